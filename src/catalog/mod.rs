@@ -1,0 +1,181 @@
+//! The catalog: entities, tags and persisted source tables, kept in the warehouse.
+//!
+//! The in-memory [`Catalog`] is the engine's view; [`store`] loads it from and saves it to Delta
+//! tables under `_catalog/`, one commit per change, so a second process sees what the first
+//! defined and a failed statement leaves the stored catalog as it was.
+
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::parser::{Body, EntitySource, QualifiedName, TagKind, TagStatus};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EntityDef {
+    pub name: String,
+    pub key: String,
+    /// `table` or `query`.
+    pub source_kind: String,
+    pub source: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EntityDef {
+    pub fn source(&self) -> EntitySource {
+        if self.source_kind == "query" {
+            EntitySource::Query(self.source.clone())
+        } else {
+            EntitySource::Table(self.source.clone())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TagDef {
+    pub entity: String,
+    pub name: String,
+    pub kind: String,
+    pub value_type: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    pub sensitive: bool,
+    #[serde(default)]
+    pub default_value: Option<String>,
+    /// `expression` or `query`.
+    pub definition_kind: String,
+    pub definition: String,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    pub status: String,
+    pub version: i64,
+    /// Order of creation within the entity: the column order of the profile.
+    pub position: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TagDef {
+    pub fn qualified(&self) -> QualifiedName {
+        QualifiedName { entity: self.entity.clone(), name: self.name.clone() }
+    }
+    pub fn body(&self) -> Body {
+        if self.definition_kind == "query" {
+            Body::Query(self.definition.clone())
+        } else {
+            Body::Expression(self.definition.clone())
+        }
+    }
+    pub fn kind(&self) -> TagKind {
+        self.kind.parse().unwrap_or(TagKind::Attribute)
+    }
+    pub fn status(&self) -> TagStatus {
+        self.status.parse().unwrap_or(TagStatus::Draft)
+    }
+    pub fn is_active(&self) -> bool {
+        self.status() != TagStatus::Offline
+    }
+    /// The definition as written after `AS`.
+    pub fn definition_as_written(&self) -> String {
+        self.body().as_written()
+    }
+}
+
+/// A table or view created with plain SQL that the warehouse remembers across sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceDef {
+    pub name: String,
+    pub sql: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One refresh of an entity (the rows of `tagfusion.snapshots`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SnapshotRecord {
+    pub entity: String,
+    pub snapshot_at: DateTime<Utc>,
+    pub operation: String,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub rows: i64,
+    pub tags: i64,
+    pub status: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub entities: BTreeMap<String, EntityDef>,
+    /// Tags of each entity in profile column order.
+    pub tags: BTreeMap<String, Vec<TagDef>>,
+    pub sources: Vec<SourceDef>,
+    pub snapshots: Vec<SnapshotRecord>,
+}
+
+impl Catalog {
+    pub fn entity(&self, name: &str) -> Result<&EntityDef> {
+        self.entities
+            .get(name)
+            .ok_or_else(|| Error::unknown("entity", name, self.entities.keys().map(String::as_str)))
+    }
+
+    pub fn tags_of(&self, entity: &str) -> &[TagDef] {
+        self.tags.get(entity).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn find_tag(&self, name: &QualifiedName) -> Option<&TagDef> {
+        self.tags_of(&name.entity).iter().find(|t| t.name == name.name)
+    }
+
+    pub fn tag(&self, name: &QualifiedName) -> Result<&TagDef> {
+        self.entity(&name.entity)?;
+        self.find_tag(name).ok_or_else(|| {
+            let names: Vec<String> =
+                self.tags_of(&name.entity).iter().map(|t| format!("{}.{}", t.entity, t.name)).collect();
+            Error::unknown("tag", &name.to_string(), names.iter().map(String::as_str))
+        })
+    }
+
+    /// Tags of `entity` that use `tag` directly.
+    pub fn used_by(&self, entity: &str, tag: &str) -> Vec<&TagDef> {
+        self.tags_of(entity).iter().filter(|t| t.depends_on.iter().any(|d| d == tag)).collect()
+    }
+
+    /// `tag` and every tag that depends on it, transitively.
+    pub fn with_dependents(&self, entity: &str, tag: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::from([tag.to_string()]);
+        let mut frontier = vec![tag.to_string()];
+        while let Some(t) = frontier.pop() {
+            for user in self.used_by(entity, &t) {
+                if out.insert(user.name.clone()) {
+                    frontier.push(user.name.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The latest successful snapshot of an entity.
+    pub fn latest_snapshot(&self, entity: &str) -> Option<&SnapshotRecord> {
+        self.snapshots
+            .iter()
+            .filter(|s| s.entity == entity && s.status == "ok")
+            .max_by_key(|s| (s.snapshot_at, s.finished))
+    }
+
+    pub fn next_position(&self, entity: &str) -> i64 {
+        self.tags_of(entity).iter().map(|t| t.position + 1).max().unwrap_or(0)
+    }
+}

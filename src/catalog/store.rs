@@ -1,0 +1,204 @@
+//! Loads and saves the catalog as Delta tables. Rows go through serde: structs → JSON →
+//! Arrow on the way in, Arrow → JSON → structs on the way out, with the Arrow schemas below as
+//! the one description of each table.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::json::{ArrayWriter, ReaderBuilder};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Catalog, EntityDef, SnapshotRecord, SourceDef, TagDef};
+use crate::error::{Error, Result};
+use crate::warehouse::{Warehouse, WriteMode, snapshot_type};
+
+pub const ENTITIES: &str = "_catalog/entities";
+pub const TAGS: &str = "_catalog/tags";
+pub const SOURCES: &str = "_catalog/sources";
+pub const SNAPSHOTS: &str = "_catalog/snapshots";
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+fn ts(name: &str) -> Field {
+    Field::new(name, snapshot_type(), false)
+}
+
+pub static ENTITIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("name", false),
+        utf8("key", false),
+        utf8("source_kind", false),
+        utf8("source", false),
+        utf8("description", true),
+        Field::new("version", DataType::Int64, false),
+        ts("created_at"),
+        ts("updated_at"),
+    ]))
+});
+
+pub static TAGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("entity", false),
+        utf8("name", false),
+        utf8("kind", false),
+        utf8("value_type", false),
+        utf8("category", true),
+        utf8("description", true),
+        utf8("owner", true),
+        Field::new("sensitive", DataType::Boolean, false),
+        utf8("default_value", true),
+        utf8("definition_kind", false),
+        utf8("definition", false),
+        Field::new(
+            "depends_on",
+            DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))),
+            true,
+        ),
+        utf8("status", false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("position", DataType::Int64, false),
+        ts("created_at"),
+        ts("updated_at"),
+    ]))
+});
+
+pub static SOURCES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![utf8("name", false), utf8("sql", false), ts("created_at")]))
+});
+
+pub static SNAPSHOTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("entity", false),
+        ts("snapshot_at"),
+        utf8("operation", false),
+        ts("started"),
+        ts("finished"),
+        Field::new("rows", DataType::Int64, false),
+        Field::new("tags", DataType::Int64, false),
+        utf8("status", false),
+        utf8("message", true),
+    ]))
+});
+
+/// All catalog tables with their schemas.
+pub fn tables() -> [(&'static str, &'static str, SchemaRef); 4] {
+    [
+        ("entities", ENTITIES, ENTITIES_SCHEMA.clone()),
+        ("tags", TAGS, TAGS_SCHEMA.clone()),
+        ("sources", SOURCES, SOURCES_SCHEMA.clone()),
+        ("snapshots", SNAPSHOTS, SNAPSHOTS_SCHEMA.clone()),
+    ]
+}
+
+pub fn to_batch<T: Serialize>(schema: &SchemaRef, rows: &[T]) -> Result<RecordBatch> {
+    if rows.is_empty() {
+        return Ok(RecordBatch::new_empty(schema.clone()));
+    }
+    let mut decoder = ReaderBuilder::new(schema.clone())
+        .build_decoder()
+        .map_err(datafusion::error::DataFusionError::from)?;
+    decoder.serialize(rows).map_err(datafusion::error::DataFusionError::from)?;
+    decoder
+        .flush()
+        .map_err(datafusion::error::DataFusionError::from)?
+        .ok_or_else(|| Error::invalid("catalog rows produced no batch"))
+}
+
+pub fn from_batches<T: DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T>> {
+    let mut writer = ArrayWriter::new(Vec::new());
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    writer.write_batches(&refs).map_err(datafusion::error::DataFusionError::from)?;
+    writer.finish().map_err(datafusion::error::DataFusionError::from)?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid(format!("the warehouse catalog is unreadable: {e}")))
+}
+
+async fn read_rows<T: DeserializeOwned>(
+    warehouse: &Warehouse,
+    ctx: &SessionContext,
+    relative: &str,
+) -> Result<Vec<T>> {
+    let Some(table) = warehouse.table(relative).await? else { return Ok(Vec::new()) };
+    let provider = warehouse.provider(&table).await?;
+    let batches = ctx.read_table(provider)?.collect().await?;
+    from_batches(&batches)
+}
+
+/// Creates the catalog tables if missing and loads them.
+pub async fn load(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Catalog> {
+    for (_, path, schema) in tables() {
+        warehouse.ensure_table(path, &schema).await?;
+    }
+    let entities: Vec<EntityDef> = read_rows(warehouse, ctx, ENTITIES).await?;
+    let mut tags: Vec<TagDef> = read_rows(warehouse, ctx, TAGS).await?;
+    let mut sources: Vec<SourceDef> = read_rows(warehouse, ctx, SOURCES).await?;
+    let snapshots: Vec<SnapshotRecord> = read_rows(warehouse, ctx, SNAPSHOTS).await?;
+    tags.sort_by(|a, b| (&a.entity, a.position).cmp(&(&b.entity, b.position)));
+    sources.sort_by_key(|s| s.created_at);
+    let mut catalog = Catalog {
+        entities: entities.into_iter().map(|e| (e.name.clone(), e)).collect(),
+        sources,
+        snapshots,
+        ..Default::default()
+    };
+    for tag in tags.into_iter().filter(|t| catalog.entities.contains_key(&t.entity)) {
+        catalog.tags.entry(tag.entity.clone()).or_default().push(tag);
+    }
+    Ok(catalog)
+}
+
+/// Saves the tags table (one commit).
+pub async fn save_tags(warehouse: &Warehouse, catalog: &Catalog) -> Result<()> {
+    let tags: Vec<&TagDef> = catalog.tags.values().flatten().collect();
+    warehouse
+        .write_batches(TAGS, &TAGS_SCHEMA, vec![to_batch(&TAGS_SCHEMA, &tags)?], WriteMode::Overwrite)
+        .await?;
+    Ok(())
+}
+
+/// Saves the entities table (one commit). Tags whose entity is gone are ignored on load, so
+/// dropping an entity is safe to commit before its tags.
+pub async fn save_entities(warehouse: &Warehouse, catalog: &Catalog) -> Result<()> {
+    let entities: Vec<&EntityDef> = catalog.entities.values().collect();
+    warehouse
+        .write_batches(
+            ENTITIES,
+            &ENTITIES_SCHEMA,
+            vec![to_batch(&ENTITIES_SCHEMA, &entities)?],
+            WriteMode::Overwrite,
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn save_sources(warehouse: &Warehouse, sources: &[SourceDef]) -> Result<()> {
+    warehouse
+        .write_batches(
+            SOURCES,
+            &SOURCES_SCHEMA,
+            vec![to_batch(&SOURCES_SCHEMA, sources)?],
+            WriteMode::Overwrite,
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn append_snapshot(warehouse: &Warehouse, record: &SnapshotRecord) -> Result<()> {
+    warehouse
+        .write_batches(
+            SNAPSHOTS,
+            &SNAPSHOTS_SCHEMA,
+            vec![to_batch(&SNAPSHOTS_SCHEMA, std::slice::from_ref(record))?],
+            WriteMode::Append,
+        )
+        .await?;
+    Ok(())
+}

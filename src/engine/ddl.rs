@@ -1,0 +1,437 @@
+//! CREATE / ALTER / DROP of entities and tags, with every check done at definition time:
+//! unknown tables, columns and tags (with "did you mean"), wrong tag query shapes, names that
+//! clash with source columns, references to offline tags and dependency cycles.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::LogicalPlan;
+
+use super::scratch::Scratch;
+use super::{Engine, Output};
+use crate::catalog::{Catalog, EntityDef, TagDef, store};
+use crate::compiler::{self, KEY_COLUMN, VALUE_COLUMN};
+use crate::error::{Error, Result};
+use crate::parser::{
+    AlterTag, Body, CreateEntity, CreateTag, EntitySource, QualifiedName, TagKind, TagStatus,
+};
+use crate::warehouse::delta_compatible;
+
+/// Schema names an entity may not take.
+const RESERVED: &[&str] = &["tagfusion", "public", "information_schema", "datafusion", "_catalog", "demo"];
+
+/// What planning a tag definition found out.
+struct Checked {
+    value_type: DataType,
+    depends_on: Vec<String>,
+    uses_window: bool,
+}
+
+pub(super) fn parse_type(text: &str) -> Result<DataType> {
+    DataType::from_str(text)
+        .map_err(|e| Error::invalid(format!("the catalog holds an unreadable type '{text}': {e}")))
+}
+
+impl Engine {
+    /// The schema of an entity's source relation.
+    pub(super) async fn source_schema(&self, source: &EntitySource) -> Result<SchemaRef> {
+        let sql = format!("SELECT * FROM {} AS __tf_src LIMIT 0", source.as_relation());
+        let df = self.ctx.sql(&sql).await.map_err(|e| self.diagnose(e))?;
+        Ok(Arc::new(df.schema().as_arrow().clone()))
+    }
+
+    pub(super) async fn create_entity(&self, c: &CreateEntity) -> Result<Output> {
+        let _w = self.write_lock.lock().await;
+        let mut catalog = self.catalog.read().await.clone();
+        let existing = catalog.entities.get(&c.name).cloned();
+        if existing.is_some() && !c.or_replace {
+            return Err(Error::invalid(format!(
+                "entity {} already exists; use CREATE OR REPLACE ENTITY to change it",
+                c.name
+            )));
+        }
+        if RESERVED.contains(&c.name.as_str()) || c.name.contains(['/', '\\']) || c.name.starts_with('_') {
+            return Err(Error::invalid(format!(
+                "'{}' cannot name an entity (reserved, or contains '/'); choose another name",
+                c.name
+            )));
+        }
+        let schema = self.source_schema(&c.source).await?;
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        if !columns.contains(&c.key.as_str()) {
+            let Error::Unknown { name, suggestion, .. } =
+                Error::unknown("key column", &c.key, columns.iter().copied())
+            else {
+                unreachable!()
+            };
+            return Err(Error::Unknown { what: "key column", name: format!("{name}' in the source of entity '{}", c.name), suggestion });
+        }
+        for tag in catalog.tags_of(&c.name) {
+            if columns.iter().any(|col| col.eq_ignore_ascii_case(&tag.name)) {
+                return Err(Error::invalid(format!(
+                    "the new source of entity {} has a column '{}', which is also a tag; rename one of them",
+                    c.name, tag.name
+                )));
+            }
+        }
+        let now = Utc::now();
+        let (source_kind, source) = match &c.source {
+            EntitySource::Table(t) => ("table", t.clone()),
+            EntitySource::Query(q) => ("query", q.clone()),
+        };
+        let def = EntityDef {
+            name: c.name.clone(),
+            key: c.key.clone(),
+            source_kind: source_kind.to_string(),
+            source,
+            description: c.description.clone(),
+            version: existing.as_ref().map(|e| e.version + 1).unwrap_or(1),
+            created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
+            updated_at: now,
+        };
+        catalog.entities.insert(c.name.clone(), def);
+        store::save_entities(&self.warehouse, &catalog).await?;
+        self.commit_catalog(catalog, Some(&c.name)).await?;
+        Ok(Output::empty())
+    }
+
+    /// Replaces the in-memory catalog after a successful save and refreshes what the session
+    /// sees.
+    pub(super) async fn commit_catalog(&self, catalog: Catalog, entity: Option<&str>) -> Result<()> {
+        *self.catalog.write().await = catalog.clone();
+        self.register_system_tables().await?;
+        if let Some(entity) = entity {
+            self.register_entity_tables(&catalog, entity).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn create_tag(&self, c: &CreateTag) -> Result<Output> {
+        let _w = self.write_lock.lock().await;
+        let mut catalog = self.catalog.read().await.clone();
+        let entity = catalog.entity(&c.name.entity)?.clone();
+        let existing = catalog.find_tag(&c.name).cloned();
+        if existing.is_some() && !c.or_replace {
+            return Err(Error::invalid(format!(
+                "tag {} already exists; use CREATE OR REPLACE TAG to change it",
+                c.name
+            )));
+        }
+        let tag_name = &c.name.name;
+        if tag_name.eq_ignore_ascii_case(&entity.key) || tag_name == "snapshot_at" || tag_name.starts_with("__tf_") {
+            return Err(Error::invalid(format!("'{tag_name}' cannot name a tag of {}: it is reserved", entity.name)));
+        }
+        let source = self.source_schema(&entity.source()).await?;
+        if let Some(col) = source.fields().iter().find(|f| f.name().eq_ignore_ascii_case(tag_name)) {
+            return Err(Error::invalid(format!(
+                "tag {} has the name of a source column of entity {} ('{}'); a tag may not share a \
+                 name with a source column: choose another name, e.g. '{}_tag'",
+                c.name, entity.name, col.name(), tag_name
+            )));
+        }
+
+        let mut draft = TagDef {
+            entity: entity.name.clone(),
+            name: tag_name.clone(),
+            kind: String::new(),
+            value_type: String::new(),
+            category: c.category.clone().map(|p| normalize_category(&p)),
+            description: c.description.clone(),
+            owner: c.owner.clone(),
+            sensitive: c.sensitive,
+            default_value: c.default.clone(),
+            definition_kind: if c.body.is_query() { "query" } else { "expression" }.to_string(),
+            definition: c.body.text().to_string(),
+            depends_on: Vec::new(),
+            status: TagStatus::Draft.to_string(),
+            version: existing.as_ref().map(|t| t.version + 1).unwrap_or(1),
+            position: existing.as_ref().map(|t| t.position).unwrap_or_else(|| catalog.next_position(&entity.name)),
+            created_at: existing.as_ref().map(|t| t.created_at).unwrap_or_else(Utc::now),
+            updated_at: Utc::now(),
+        };
+        let checked = self.check_tag(&catalog, &entity, &source, &draft).await?;
+        draft.value_type = delta_compatible(&checked.value_type).to_string();
+        draft.depends_on = checked.depends_on;
+        draft.kind = c
+            .kind
+            .unwrap_or(if c.body.is_query() {
+                TagKind::Statistic
+            } else if checked.uses_window {
+                TagKind::Model
+            } else if !draft.depends_on.is_empty() {
+                TagKind::Rule
+            } else {
+                TagKind::Attribute
+            })
+            .to_string();
+
+        // Offline tags may not be used by new definitions.
+        for dep in &draft.depends_on {
+            if let Some(t) = catalog.find_tag(&QualifiedName { entity: entity.name.clone(), name: dep.clone() }) {
+                if !t.is_active() {
+                    return Err(Error::invalid(format!(
+                        "tag {}.{dep} is offline (下架) and cannot be used by new definitions; \
+                         bring it back with ALTER TAG {}.{dep} SET STATUS approved",
+                        entity.name, entity.name
+                    )));
+                }
+            }
+        }
+        // A replaced definition must not close a cycle.
+        let mut graph: BTreeMap<String, Vec<String>> = catalog
+            .tags_of(&entity.name)
+            .iter()
+            .map(|t| (t.name.clone(), t.depends_on.clone()))
+            .collect();
+        graph.insert(draft.name.clone(), draft.depends_on.clone());
+        if let Some(cycle) = compiler::find_cycle(&graph) {
+            return Err(compiler::cycle_error(&entity.name, &cycle));
+        }
+
+        let tags = catalog.tags.entry(entity.name.clone()).or_default();
+        match tags.iter_mut().find(|t| t.name == draft.name) {
+            Some(slot) => *slot = draft,
+            None => tags.push(draft),
+        }
+        store::save_tags(&self.warehouse, &catalog).await?;
+        self.commit_catalog(catalog, Some(&entity.name)).await?;
+        Ok(Output::empty())
+    }
+
+    /// Plans a tag's definition against an empty relation with the entity's source columns and
+    /// other tags, which finds unknown names and the value type without reading any data.
+    async fn check_tag(
+        &self,
+        catalog: &Catalog,
+        entity: &EntityDef,
+        source: &SchemaRef,
+        tag: &TagDef,
+    ) -> Result<Checked> {
+        let others: Vec<&TagDef> = catalog.tags_of(&entity.name).iter().filter(|t| t.name != tag.name).collect();
+        let mut scratch = Scratch::new(&self.ctx);
+        match tag.body() {
+            Body::Expression(_) => {
+                let mut fields: Vec<Field> = source.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+                for t in &others {
+                    fields.push(Field::new(&t.name, parse_type(&t.value_type)?, true));
+                }
+                let relation = scratch.register(Arc::new(Schema::new(fields)), Vec::new())?;
+                let sql = format!(
+                    "SELECT {} AS v FROM {}",
+                    compiler::tag_expression(tag, None),
+                    crate::parser::quote_ident(&relation)
+                );
+                let plan = self.plan_definition(&sql, catalog, entity, source, tag).await?;
+                let value_type = plan.schema().field(0).data_type().clone();
+                let names: BTreeSet<String> = others.iter().map(|t| t.name.clone()).collect();
+                let mut depends_on: Vec<String> = referenced_columns(&plan).into_iter().filter(|c| names.contains(c)).collect();
+                if referenced_columns(&plan).contains(&tag.name) && catalog.find_tag(&tag.qualified()).is_some() {
+                    depends_on.push(tag.name.clone());
+                }
+                depends_on.sort_by_key(|d| others.iter().position(|t| &t.name == d));
+                depends_on.dedup();
+                Ok(Checked { value_type, depends_on, uses_window: uses_window(&plan) })
+            }
+            Body::Query(q) => {
+                let sql = format!("SELECT * FROM ({q}) AS __tf_q");
+                let plan = self.plan_definition(&sql, catalog, entity, source, tag).await?;
+                let fields = plan.schema().fields();
+                if fields.len() != 2 {
+                    let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+                    return Err(Error::invalid(format!(
+                        "the query of tag {} returns {} columns ({}); a tag query returns exactly \
+                         two: the key, then the value",
+                        tag.qualified(), names.len(), names.join(", ")
+                    )));
+                }
+                let key_type = source.field_with_name(&entity.key).map(|f| f.data_type().clone()).unwrap_or(DataType::Utf8);
+                let query_key = fields[0].data_type().clone();
+                if !keys_comparable(&key_type, &query_key) {
+                    return Err(Error::invalid(format!(
+                        "the first column of tag {}'s query is {query_key}, but the key {} of entity {} is {key_type}; return the key first",
+                        tag.qualified(), entity.key, entity.name
+                    )));
+                }
+                let schema = Arc::new(Schema::new(vec![
+                    Field::new(KEY_COLUMN, query_key, true),
+                    Field::new(VALUE_COLUMN, fields[1].data_type().clone(), true),
+                ]));
+                let relation = scratch.register(schema, Vec::new())?;
+                let sql = format!("SELECT {} AS v FROM {}", compiler::tag_expression(tag, None), crate::parser::quote_ident(&relation));
+                let plan = self.plan_definition(&sql, catalog, entity, source, tag).await?;
+                Ok(Checked { value_type: plan.schema().field(0).data_type().clone(), depends_on: Vec::new(), uses_window: false })
+            }
+        }
+    }
+
+    async fn plan_definition(
+        &self,
+        sql: &str,
+        catalog: &Catalog,
+        entity: &EntityDef,
+        source: &SchemaRef,
+        tag: &TagDef,
+    ) -> Result<LogicalPlan> {
+        let state = self.ctx.state();
+        let result = async { state.create_logical_plan(sql).await }.await;
+        result.map_err(|e| {
+            let text = e.strip_backtrace();
+            if let Some(name) = missing_field(&text) {
+                let mut candidates: Vec<String> = source.fields().iter().map(|f| f.name().clone()).collect();
+                candidates.extend(catalog.tags_of(&entity.name).iter().map(|t| t.name.clone()));
+                return Error::Unknown {
+                    what: "tag or column",
+                    name: format!("{name}' in the definition of tag '{}", tag.qualified()),
+                    suggestion: crate::error::closest(&name, candidates.iter().map(String::as_str)),
+                };
+            }
+            match self.diagnose(e) {
+                Error::DataFusion(e) => Error::invalid(format!(
+                    "the definition of tag {} does not plan: {}",
+                    tag.qualified(),
+                    Error::DataFusion(e)
+                )),
+                other => other,
+            }
+        })
+    }
+
+    pub(super) async fn alter_tag(&self, name: &QualifiedName, change: &AlterTag) -> Result<Output> {
+        let _w = self.write_lock.lock().await;
+        let mut catalog = self.catalog.read().await.clone();
+        catalog.tag(name)?;
+        if let AlterTag::Status(TagStatus::Offline) = change {
+            let users: Vec<String> = catalog
+                .used_by(&name.entity, &name.name)
+                .into_iter()
+                .filter(|t| t.is_active())
+                .map(|t| t.qualified().to_string())
+                .collect();
+            if !users.is_empty() {
+                return Err(Error::invalid(format!(
+                    "tag {name} cannot go offline while {} use it; take those offline or drop them first",
+                    users.join(", ")
+                )));
+            }
+        }
+        let tags = catalog.tags.entry(name.entity.clone()).or_default();
+        if let Some(tag) = tags.iter_mut().find(|t| t.name == name.name) {
+            match change {
+                AlterTag::Status(s) => tag.status = s.to_string(),
+                AlterTag::Category(c) => tag.category = Some(normalize_category(c)),
+                AlterTag::Description(d) => tag.description = Some(d.clone()),
+                AlterTag::Owner(o) => tag.owner = Some(o.clone()),
+            }
+            tag.version += 1;
+            tag.updated_at = Utc::now();
+        }
+        store::save_tags(&self.warehouse, &catalog).await?;
+        self.commit_catalog(catalog, Some(&name.entity)).await?;
+        Ok(Output::empty())
+    }
+
+    pub(super) async fn drop_tag(&self, name: &QualifiedName, cascade: bool) -> Result<Output> {
+        let _w = self.write_lock.lock().await;
+        let mut catalog = self.catalog.read().await.clone();
+        catalog.tag(name)?;
+        let doomed = catalog.with_dependents(&name.entity, &name.name);
+        if doomed.len() > 1 && !cascade {
+            let users: Vec<String> = doomed.iter().filter(|d| **d != name.name).map(|d| format!("{}.{d}", name.entity)).collect();
+            return Err(Error::invalid(format!(
+                "tag {name} is used by {}; drop those first or use DROP TAG {name} CASCADE",
+                users.join(", ")
+            )));
+        }
+        if let Some(tags) = catalog.tags.get_mut(&name.entity) {
+            tags.retain(|t| !doomed.contains(&t.name));
+        }
+        store::save_tags(&self.warehouse, &catalog).await?;
+        self.commit_catalog(catalog, Some(&name.entity)).await?;
+        Ok(Output::empty())
+    }
+
+    pub(super) async fn drop_entity(&self, name: &str, cascade: bool) -> Result<Output> {
+        let _w = self.write_lock.lock().await;
+        let mut catalog = self.catalog.read().await.clone();
+        catalog.entity(name)?;
+        let tags = catalog.tags_of(name).len();
+        if tags > 0 && !cascade {
+            return Err(Error::invalid(format!(
+                "entity {name} has {tags} tag(s); drop them first or use DROP ENTITY {name} CASCADE"
+            )));
+        }
+        catalog.entities.remove(name);
+        store::save_entities(&self.warehouse, &catalog).await?;
+        catalog.tags.remove(name);
+        store::save_tags(&self.warehouse, &catalog).await?;
+        self.warehouse.remove(name).await?;
+        self.deregister_entity(name)?;
+        self.commit_catalog(catalog, None).await?;
+        Ok(Output::empty())
+    }
+}
+
+/// `行为 / 购买/` → `行为/购买`
+fn normalize_category(path: &str) -> String {
+    path.split('/').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/")
+}
+
+/// The column DataFusion could not find, from its "No field named x" message.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.split("No field named ").nth(1)?;
+    let token: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != ',').collect();
+    let token = token.trim_end_matches('.');
+    let last = token.rsplit('.').next().unwrap_or(token).trim_matches('"');
+    (!last.is_empty()).then(|| last.to_string())
+}
+
+fn keys_comparable(a: &DataType, b: &DataType) -> bool {
+    let family = |t: &DataType| {
+        if t.is_integer() {
+            1
+        } else if matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+            2
+        } else {
+            0
+        }
+    };
+    a == b || (family(a) != 0 && family(a) == family(b))
+}
+
+/// Names of all columns any node of the plan reads.
+fn referenced_columns(plan: &LogicalPlan) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        for expr in node.expressions() {
+            for c in expr.column_refs() {
+                out.insert(c.name.clone());
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+fn uses_window(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| Ok(matches!(node, LogicalPlan::Window(_)))).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_paths_are_normalised() {
+        assert_eq!(normalize_category(" 行为 / 购买/ "), "行为/购买");
+    }
+
+    #[test]
+    fn missing_field_is_found_in_datafusion_messages() {
+        assert_eq!(missing_field("Schema error: No field named ordrs_30d. Valid fields are a, b."), Some("ordrs_30d".into()));
+        assert_eq!(missing_field("No field named \"__tf_x\".\"gendr\"."), Some("gendr".into()));
+    }
+}

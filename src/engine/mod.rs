@@ -1,0 +1,133 @@
+//! The engine: one session that owns the parser, the catalog, the compiler and the warehouse.
+//! Every front end (scripts, the REPL, the Flight SQL server) parses and executes through it.
+
+mod ddl;
+mod output;
+mod refresh;
+mod registry;
+mod scratch;
+mod show;
+mod sources;
+
+pub use output::Output;
+
+use std::sync::Arc;
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+use tokio::sync::{Mutex, RwLock};
+
+use crate::catalog::{Catalog, store};
+use crate::error::Result;
+use crate::parser::{self, ParsedStatement, Statement};
+use crate::warehouse::Warehouse;
+
+/// How to open an engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Warehouse directory or URL.
+    pub warehouse: String,
+    /// Show progress bars for long work (refresh); front ends set this on a terminal.
+    pub progress: bool,
+}
+
+impl EngineOptions {
+    pub fn new(warehouse: impl Into<String>) -> Self {
+        Self { warehouse: warehouse.into(), progress: false }
+    }
+}
+
+pub struct Engine {
+    ctx: SessionContext,
+    warehouse: Warehouse,
+    catalog: RwLock<Catalog>,
+    /// Serialises statements that change the warehouse, so each sees the one before it.
+    write_lock: Mutex<()>,
+    progress: bool,
+}
+
+impl Engine {
+    /// Opens the warehouse (creating it if needed) and restores its catalog and tables.
+    pub async fn open(options: EngineOptions) -> Result<Arc<Self>> {
+        let warehouse = Warehouse::open(&options.warehouse)?;
+        let config = tagfusion_udfs::with_config(
+            SessionConfig::new()
+                .with_information_schema(true)
+                .with_create_default_catalog_and_schema(true),
+        );
+        let mut ctx = SessionContext::new_with_config(config);
+        tagfusion_udfs::register_all(&mut ctx)?;
+        let catalog = store::load(&warehouse, &ctx).await?;
+        let engine = Arc::new(Self {
+            ctx,
+            warehouse,
+            catalog: RwLock::new(catalog),
+            write_lock: Mutex::new(()),
+            progress: options.progress,
+        });
+        engine.restore_sources().await;
+        engine.register_all_tables().await?;
+        Ok(engine)
+    }
+
+    /// The DataFusion session (for front ends that plan on their own, e.g. prepared statements).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.warehouse
+    }
+
+    /// A copy of the catalog as it is now.
+    pub async fn catalog(&self) -> Catalog {
+        self.catalog.read().await.clone()
+    }
+
+    /// Parses a script.
+    pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>> {
+        parser::parse(sql)
+    }
+
+    /// Parses and runs a script, statement by statement, stopping at the first error.
+    /// Results are collected; use [`Engine::execute`] to stream them.
+    pub async fn run_script(&self, sql: &str) -> Result<Vec<Output>> {
+        let mut outputs = Vec::new();
+        for statement in self.parse(sql)? {
+            outputs.push(self.execute(&statement).await?);
+        }
+        Ok(outputs)
+    }
+
+    /// Runs a script and collects every result's rows.
+    pub async fn query(&self, sql: &str) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+        let mut batches = Vec::new();
+        for output in self.run_script(sql).await? {
+            batches.extend(output.collect().await?);
+        }
+        Ok(batches)
+    }
+
+    /// Runs one parsed statement. Errors carry the statement's location.
+    pub async fn execute(&self, statement: &ParsedStatement) -> Result<Output> {
+        self.execute_inner(statement).await.map_err(|e| e.at(statement.location))
+    }
+
+    async fn execute_inner(&self, statement: &ParsedStatement) -> Result<Output> {
+        match &statement.statement {
+            Statement::Sql(sql) => self.execute_sql(sql, &statement.text).await,
+            Statement::CreateEntity(c) => self.create_entity(c).await,
+            Statement::CreateTag(c) => self.create_tag(c).await,
+            Statement::RefreshEntity { entity, as_of } => {
+                self.refresh_entity(entity, as_of.as_deref()).await
+            }
+            Statement::RefreshTag(name) => self.refresh_tag(name).await,
+            Statement::ShowEntities => self.show_entities().await,
+            Statement::ShowTags(show) => self.show_tags(show).await,
+            Statement::DescribeTag(name) => self.describe_tag(name).await,
+            Statement::DescribeEntity(name) => self.describe_entity(name).await,
+            Statement::AlterTag { name, change } => self.alter_tag(name, change).await,
+            Statement::DropTag { name, cascade } => self.drop_tag(name, *cascade).await,
+            Statement::DropEntity { name, cascade } => self.drop_entity(name, *cascade).await,
+        }
+    }
+}

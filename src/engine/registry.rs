@@ -1,0 +1,128 @@
+//! What the session sees: schema `tagfusion` with the system tables, and one schema per entity
+//! with `profile` (latest snapshot) and `profile_history` (every snapshot).
+
+use std::sync::Arc;
+
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::common::ScalarValue;
+use datafusion::prelude::{ident, lit};
+
+use super::Engine;
+use crate::catalog::{Catalog, store};
+use crate::error::{Error, Result};
+
+pub const SYSTEM_SCHEMA: &str = "tagfusion";
+pub const DEFAULT_CATALOG: &str = "datafusion";
+
+pub fn profile_history_path(entity: &str) -> String {
+    format!("{entity}/profile_history")
+}
+
+/// The `snapshot_at` literal for a snapshot time.
+pub fn snapshot_literal(at: chrono::DateTime<chrono::Utc>) -> ScalarValue {
+    ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into()))
+}
+
+impl Engine {
+    /// The schema provider called `name`, created if missing.
+    pub(super) fn schema(&self, name: &str) -> Result<Arc<dyn SchemaProvider>> {
+        let catalog = self
+            .ctx
+            .catalog(DEFAULT_CATALOG)
+            .ok_or_else(|| Error::invalid("the session has no default catalog"))?;
+        if let Some(schema) = catalog.schema(name) {
+            return Ok(schema);
+        }
+        let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+        catalog.register_schema(name, schema.clone())?;
+        Ok(schema)
+    }
+
+    pub(super) async fn register_all_tables(&self) -> Result<()> {
+        self.register_system_tables().await?;
+        let catalog = self.catalog.read().await.clone();
+        for entity in catalog.entities.keys() {
+            self.register_entity_tables(&catalog, entity).await?;
+        }
+        Ok(())
+    }
+
+    /// (Re-)registers the system tables at their latest versions.
+    pub(super) async fn register_system_tables(&self) -> Result<()> {
+        let schema = self.schema(SYSTEM_SCHEMA)?;
+        for (name, path, table_schema) in store::tables() {
+            let table = self.warehouse.ensure_table(path, &table_schema).await?;
+            let provider = self.warehouse.provider(&table).await?;
+            schema.register_table(name.to_string(), provider)?;
+        }
+        Ok(())
+    }
+
+    /// (Re-)registers `<entity>.profile` and `<entity>.profile_history`.
+    pub(super) async fn register_entity_tables(&self, catalog: &Catalog, entity: &str) -> Result<()> {
+        let schema = self.schema(entity)?;
+        let Some(def) = catalog.entities.get(entity) else { return Ok(()) };
+        let (Some(latest), Some(table)) = (
+            catalog.latest_snapshot(entity),
+            self.warehouse.table(&profile_history_path(entity)).await?,
+        ) else {
+            schema.deregister_table("profile")?;
+            schema.deregister_table("profile_history")?;
+            return Ok(());
+        };
+        let provider = self.warehouse.provider(&table).await?;
+        let history_schema = provider.schema();
+        schema.register_table("profile_history".to_string(), provider.clone())?;
+
+        let mut columns = vec![ident(&def.key)];
+        for tag in catalog.tags_of(entity).iter().filter(|t| t.is_active()) {
+            if history_schema.field_with_name(&tag.name).is_ok() {
+                columns.push(ident(&tag.name));
+            }
+        }
+        let profile = self
+            .ctx
+            .read_table(provider)?
+            .filter(ident("snapshot_at").eq(lit(snapshot_literal(latest.snapshot_at))))?
+            .select(columns)?;
+        schema.register_table("profile".to_string(), profile.into_view())?;
+        Ok(())
+    }
+
+    pub(super) fn deregister_entity(&self, entity: &str) -> Result<()> {
+        if let Some(catalog) = self.ctx.catalog(DEFAULT_CATALOG) {
+            if let Some(schema) = catalog.schema(entity) {
+                for name in schema.table_names() {
+                    schema.deregister_table(&name)?;
+                }
+            }
+            catalog.deregister_schema(entity, true)?;
+        }
+        Ok(())
+    }
+
+    /// Every table name the session knows, bare and schema-qualified (for "did you mean").
+    pub(super) fn table_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if let Some(catalog) = self.ctx.catalog(DEFAULT_CATALOG) {
+            for schema_name in catalog.schema_names() {
+                if schema_name == "information_schema" {
+                    continue;
+                }
+                if let Some(schema) = catalog.schema(&schema_name) {
+                    for t in schema.table_names() {
+                        if t.starts_with("__tf_") {
+                            continue;
+                        }
+                        if schema_name == "public" {
+                            names.push(t.clone());
+                        }
+                        names.push(format!("{schema_name}.{t}"));
+                    }
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+}

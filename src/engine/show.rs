@@ -1,0 +1,127 @@
+//! SHOW ENTITIES, SHOW TAGS, DESCRIBE TAG, DESCRIBE ENTITY. The SHOW statements are queries
+//! over the system tables, so what they print is what `SELECT … FROM tagfusion.tags` returns.
+
+use super::output::{Cell, table};
+use super::{Engine, Output};
+use crate::error::Result;
+use crate::parser::{QualifiedName, ShowTags, quote_ident, quote_str};
+
+impl Engine {
+    async fn sql_output(&self, sql: &str) -> Result<Output> {
+        let df = self.ctx.sql(sql).await?;
+        Ok(Output::from_stream(df.execute_stream().await?))
+    }
+
+    pub(super) async fn show_entities(&self) -> Result<Output> {
+        self.sql_output(
+            "SELECT e.name AS entity, e.key, e.source, coalesce(t.tags, 0) AS tags, \
+                    s.last_refresh, e.description \
+             FROM tagfusion.entities e \
+             LEFT JOIN (SELECT entity, count(*) AS tags FROM tagfusion.tags GROUP BY entity) t ON t.entity = e.name \
+             LEFT JOIN (SELECT entity, max(snapshot_at) AS last_refresh FROM tagfusion.snapshots \
+                        WHERE status = 'ok' GROUP BY entity) s ON s.entity = e.name \
+             ORDER BY e.name",
+        )
+        .await
+    }
+
+    pub(super) async fn show_tags(&self, show: &ShowTags) -> Result<Output> {
+        let mut filters = vec!["TRUE".to_string()];
+        if let Some(entity) = &show.entity {
+            self.catalog.read().await.entity(entity)?;
+            filters.push(format!("entity = {}", quote_str(entity)));
+        }
+        if let Some(category) = &show.category {
+            let c = category.trim().trim_matches('/');
+            filters.push(format!(
+                "(category = {c} OR category LIKE {prefix} OR '/' || category || '/' LIKE {inner})",
+                c = quote_str(c),
+                prefix = quote_str(&format!("{c}/%")),
+                inner = quote_str(&format!("%/{c}/%")),
+            ));
+        }
+        if let Some(like) = &show.like {
+            filters.push(format!("name LIKE {}", quote_str(like)));
+        }
+        self.sql_output(&format!(
+            "SELECT entity, name AS tag, kind, category, value_type, status, owner, description \
+             FROM tagfusion.tags WHERE {} ORDER BY entity, position",
+            filters.join(" AND ")
+        ))
+        .await
+    }
+
+    pub(super) async fn describe_tag(&self, name: &QualifiedName) -> Result<Output> {
+        let catalog = self.catalog.read().await.clone();
+        let tag = catalog.tag(name)?.clone();
+        let used_by: Vec<String> = catalog.used_by(&name.entity, &name.name).iter().map(|t| t.name.clone()).collect();
+        let latest = catalog.latest_snapshot(&name.entity).cloned();
+
+        // Coverage and distinct values in the latest snapshot, when the tag is in it.
+        let (mut coverage, mut distinct) = (None, None);
+        let profile = format!("{}.profile", quote_ident(&name.entity));
+        if let Ok(df) = self.ctx.table(profile.as_str()).await {
+            if df.schema().field_with_unqualified_name(&name.name).is_ok() {
+                let col = quote_ident(&name.name);
+                let batches = self
+                    .ctx
+                    .sql(&format!(
+                        "SELECT CAST(count(*) AS BIGINT), CAST(count({col}) AS BIGINT), CAST(count(DISTINCT {col}) AS BIGINT) FROM {profile}"
+                    ))
+                    .await?
+                    .collect()
+                    .await?;
+                if let Some(b) = batches.first().filter(|b| b.num_rows() == 1) {
+                    use datafusion::arrow::array::AsArray;
+                    use datafusion::arrow::datatypes::Int64Type;
+                    let rows = b.column(0).as_primitive::<Int64Type>().value(0);
+                    let filled = b.column(1).as_primitive::<Int64Type>().value(0);
+                    let d = b.column(2).as_primitive::<Int64Type>().value(0);
+                    if rows > 0 {
+                        coverage = Some(format!("{:.2}% ({filled} of {rows})", filled as f64 * 100.0 / rows as f64));
+                    }
+                    distinct = Some(d.to_string());
+                }
+            }
+        }
+        let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        let rows: Vec<(&str, Option<String>)> = vec![
+            ("name", Some(tag.qualified().to_string())),
+            ("kind", Some(tag.kind.clone())),
+            ("category", tag.category.clone()),
+            ("description", tag.description.clone()),
+            ("owner", tag.owner.clone()),
+            ("value_type", Some(tag.value_type.clone())),
+            ("sensitive", Some(tag.sensitive.to_string())),
+            ("default", tag.default_value.clone()),
+            ("status", Some(tag.status.clone())),
+            ("version", Some(tag.version.to_string())),
+            ("definition", Some(tag.definition_as_written())),
+            ("depends_on", Some(tag.depends_on.join(", "))),
+            ("used_by", Some(used_by.join(", "))),
+            ("coverage", coverage),
+            ("distinct_values", distinct),
+            ("last_refresh", latest.map(|s| ts(s.snapshot_at))),
+            ("created_at", Some(ts(tag.created_at))),
+            ("updated_at", Some(ts(tag.updated_at))),
+        ];
+        table(&["property", "value"], rows.into_iter().map(|(k, v)| vec![Cell::from(k), Cell::from(v)]).collect())
+    }
+
+    pub(super) async fn describe_entity(&self, name: &str) -> Result<Output> {
+        let catalog = self.catalog.read().await.clone();
+        let entity = catalog.entity(name)?.clone();
+        let latest = catalog.latest_snapshot(name).cloned();
+        let rows: Vec<(&str, Option<String>)> = vec![
+            ("name", Some(entity.name.clone())),
+            ("key", Some(entity.key.clone())),
+            ("source", Some(entity.source().as_relation())),
+            ("description", entity.description.clone()),
+            ("tags", Some(catalog.tags_of(name).len().to_string())),
+            ("version", Some(entity.version.to_string())),
+            ("last_refresh", latest.as_ref().map(|s| s.snapshot_at.format("%Y-%m-%d %H:%M:%S").to_string())),
+            ("rows", latest.map(|s| s.rows.to_string())),
+        ];
+        table(&["property", "value"], rows.into_iter().map(|(k, v)| vec![Cell::from(k), Cell::from(v)]).collect())
+    }
+}

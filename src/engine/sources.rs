@@ -1,0 +1,141 @@
+//! Plain SQL statements, and the source tables and views the warehouse remembers.
+//!
+//! `CREATE EXTERNAL TABLE` and `CREATE VIEW` are stored in `_catalog/sources` (relative file
+//! locations made absolute) and replayed when an engine opens, so entity and tag definitions
+//! that read them keep working in the next process. `DROP TABLE|VIEW` forgets them.
+
+use chrono::Utc;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SQLStatement};
+
+use super::{Engine, Output};
+use crate::catalog::{SourceDef, store};
+use crate::error::{Error, Result};
+
+enum SourceChange {
+    Define { name: String, sql: String },
+    Forget(Vec<String>),
+}
+
+/// Makes a local relative location absolute, leaving URLs alone.
+fn absolute_location(location: &str) -> String {
+    if location.contains("://") || std::path::Path::new(location).is_absolute() {
+        return location.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(dir) => {
+            let joined = dir.join(location);
+            let mut text = joined.to_string_lossy().to_string();
+            if location.ends_with('/') && !text.ends_with('/') {
+                text.push('/');
+            }
+            text
+        }
+        Err(_) => location.to_string(),
+    }
+}
+
+fn source_change(statement: &DFStatement, text: &str) -> Option<SourceChange> {
+    match statement {
+        DFStatement::CreateExternalTable(c) if !c.temporary => {
+            let mut sql = text.to_string();
+            for location in &c.locations {
+                let abs = absolute_location(location);
+                if abs != *location {
+                    sql = sql.replacen(&format!("'{location}'"), &format!("'{abs}'"), 1);
+                }
+            }
+            Some(SourceChange::Define { name: c.name.to_string(), sql })
+        }
+        DFStatement::Statement(s) => match s.as_ref() {
+            SQLStatement::CreateView(view) if !view.temporary => {
+                Some(SourceChange::Define { name: view.name.to_string(), sql: text.to_string() })
+            }
+            SQLStatement::Drop { object_type: ObjectType::Table | ObjectType::View, names, .. } => {
+                Some(SourceChange::Forget(names.iter().map(|n| n.to_string()).collect()))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl Engine {
+    /// Runs a statement DataFusion understands.
+    pub(super) async fn execute_sql(&self, statement: &DFStatement, text: &str) -> Result<Output> {
+        let change = source_change(statement, text);
+        let _guard = match change {
+            Some(_) => Some(self.write_lock.lock().await),
+            None => None,
+        };
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(statement.clone())
+            .await
+            .map_err(|e| self.diagnose(e))?;
+        let df = self.ctx.execute_logical_plan(plan).await.map_err(|e| self.diagnose(e))?;
+        let output = Output::from_stream(df.execute_stream().await?);
+        if let Some(change) = change {
+            self.remember_source(change).await?;
+        }
+        Ok(output)
+    }
+
+    async fn remember_source(&self, change: SourceChange) -> Result<()> {
+        let mut catalog = self.catalog.write().await;
+        let mut sources = catalog.sources.clone();
+        match change {
+            SourceChange::Define { name, sql } => {
+                sources.retain(|s| s.name != name);
+                sources.push(SourceDef { name, sql, created_at: Utc::now() });
+            }
+            SourceChange::Forget(names) => {
+                let before = sources.len();
+                sources.retain(|s| !names.contains(&s.name));
+                if sources.len() == before {
+                    return Ok(());
+                }
+            }
+        }
+        store::save_sources(&self.warehouse, &sources).await?;
+        catalog.sources = sources;
+        drop(catalog);
+        self.register_system_tables().await
+    }
+
+    /// Re-creates the remembered tables and views. A source that cannot be restored (its files
+    /// are gone) is reported and skipped: the rest of the warehouse stays usable.
+    pub(super) async fn restore_sources(&self) {
+        let sources = self.catalog.read().await.sources.clone();
+        for source in sources {
+            let result: Result<()> = async {
+                for statement in crate::parser::parse(&source.sql)? {
+                    if let crate::parser::Statement::Sql(s) = &statement.statement {
+                        let plan = self.ctx.state().statement_to_plan(*s.clone()).await?;
+                        self.ctx.execute_logical_plan(plan).await?.collect().await?;
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                eprintln!("warning: table '{}' could not be restored: {e}", source.name);
+            }
+        }
+    }
+
+    /// Rewrites DataFusion's "not found" errors into ones that suggest a close name.
+    pub(super) fn diagnose(&self, e: datafusion::error::DataFusionError) -> Error {
+        let text = e.strip_backtrace();
+        if let Some(rest) = text.split("table '").nth(1) {
+            if let Some(name) = rest.split("' not found").next().filter(|_| rest.contains("' not found")) {
+                let short = name.strip_prefix("datafusion.public.").unwrap_or(name);
+                let short = short.strip_prefix("datafusion.").unwrap_or(short);
+                let names = self.table_names();
+                return Error::unknown("table", short, names.iter().map(String::as_str));
+            }
+        }
+        Error::DataFusion(e)
+    }
+}

@@ -1,0 +1,155 @@
+//! The one error type of the crate. Messages are written for the person at the keyboard: they say
+//! what is wrong and, where we can tell, what to do about it.
+
+use std::fmt;
+
+/// A position in a script: 1-based line and column (columns count characters, not bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The text could not be parsed; `location` points at the offending token.
+    #[error("{message}")]
+    Parse { message: String, location: Location },
+
+    /// A name that does not exist, with the closest existing name when there is one.
+    #[error("unknown {what} '{name}'{}", did_you_mean(.suggestion))]
+    Unknown { what: &'static str, name: String, suggestion: Option<String> },
+
+    /// A definition or statement that is well-formed but not allowed.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// An error from DataFusion while planning or running a query.
+    #[error("{}", clean_datafusion_message(.0))]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    /// An error from the Delta Lake warehouse.
+    #[error("warehouse: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+
+    /// An error that happened while running one statement of a script, with where it started.
+    #[error("{source}")]
+    At { location: Location, source: Box<Error> },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<datafusion::arrow::error::ArrowError> for Error {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        Error::DataFusion(e.into())
+    }
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!("; did you mean '{s}'?"),
+        None => String::new(),
+    }
+}
+
+/// DataFusion prefixes its messages with the error kind ("Error during planning: …"); users
+/// want the message.
+fn clean_datafusion_message(e: &datafusion::error::DataFusionError) -> String {
+    let text = e.strip_backtrace();
+    let mut text = text.as_str();
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "SQL error: ",
+        "Schema error: ",
+        "Arrow error: ",
+        "External error: ",
+        "This feature is not implemented: ",
+    ] {
+        while let Some(rest) = text.strip_prefix(prefix) {
+            text = rest;
+        }
+    }
+    text.to_string()
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(message.into())
+    }
+
+    /// An unknown name, suggesting the closest of `candidates` when it is close enough.
+    pub fn unknown<'a>(
+        what: &'static str,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        Error::Unknown { what, name: name.to_string(), suggestion: closest(name, candidates) }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+
+    /// Attaches the location of the statement this error happened in, keeping a more precise
+    /// location if the error already has one.
+    pub fn at(self, location: Location) -> Self {
+        match self {
+            Error::At { .. } | Error::Parse { .. } => self,
+            other => Error::At { location, source: Box::new(other) },
+        }
+    }
+
+    /// Where in the script the error happened, if known.
+    pub fn location(&self) -> Option<Location> {
+        match self {
+            Error::Parse { location, .. } | Error::At { location, .. } => Some(*location),
+            _ => None,
+        }
+    }
+
+    /// The innermost error, without location wrappers.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::At { source, .. } => source.root(),
+            other => other,
+        }
+    }
+}
+
+/// The candidate closest to `name` (Jaro-Winkler), if it is plausibly a typo of it.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let lower = name.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(closest("ordrs_30d", ["orders_30d", "gender"]), Some("orders_30d".into()));
+        assert_eq!(closest("zzz", ["orders_30d", "gender"]), None);
+    }
+
+    #[test]
+    fn unknown_message_says_did_you_mean() {
+        let e = Error::unknown("tag", "customer.gendr", ["customer.gender"]);
+        assert_eq!(e.to_string(), "unknown tag 'customer.gendr'; did you mean 'customer.gender'?");
+    }
+}

@@ -1,0 +1,22 @@
+//! TagFusion: a customer-profiling (客户画像) engine. A TAG DSL on Apache DataFusion, compiled
+//! to DataFusion plans, with entity profiles kept as Delta Lake tables.
+//!
+//! - [`parser`]: SQL + the TAG DSL, with locations;
+//! - [`catalog`]: entities, tags, sources, snapshots, stored in the warehouse;
+//! - [`compiler`]: tag definitions → one profile query, in dependency order;
+//! - [`warehouse`]: Delta tables under a directory;
+//! - [`engine`]: the session every front end talks to;
+//! - [`cli`]: `tagfusion run`, scripts on stdin, output formats, error reports;
+//! - [`demo`]: the synthetic retail data set and the guided demo.
+
+pub mod catalog;
+pub mod cli;
+pub mod compiler;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod parser;
+pub mod warehouse;
+
+pub use engine::{Engine, EngineOptions, Output};
+pub use error::{Error, Result};

@@ -1,0 +1,172 @@
+//! The statements of the TAG DSL (SPEC §2). Definitions keep their source text: it is what the
+//! catalog stores and what the compiler plans.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::Location;
+
+/// One statement of a script, with where it starts and its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedStatement {
+    pub statement: Statement,
+    pub location: Location,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// Any statement DataFusion understands, passed through unchanged.
+    Sql(Box<datafusion::sql::parser::Statement>),
+    CreateEntity(CreateEntity),
+    CreateTag(CreateTag),
+    RefreshEntity { entity: String, as_of: Option<String> },
+    RefreshTag(QualifiedName),
+    ShowEntities,
+    ShowTags(ShowTags),
+    DescribeTag(QualifiedName),
+    DescribeEntity(String),
+    AlterTag { name: QualifiedName, change: AlterTag },
+    DropTag { name: QualifiedName, cascade: bool },
+    DropEntity { name: String, cascade: bool },
+}
+
+/// `entity.name`
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QualifiedName {
+    pub entity: String,
+    pub name: String,
+}
+
+impl fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.entity, self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateEntity {
+    pub or_replace: bool,
+    pub name: String,
+    pub key: String,
+    pub source: EntitySource,
+    pub description: Option<String>,
+}
+
+/// Where an entity's keys (one row per key) and attribute columns come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntitySource {
+    Table(String),
+    Query(String),
+}
+
+impl EntitySource {
+    /// The source as a relation in a FROM clause.
+    pub fn as_relation(&self) -> String {
+        match self {
+            EntitySource::Table(t) => t.clone(),
+            EntitySource::Query(q) => format!("({q})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTag {
+    pub or_replace: bool,
+    pub name: QualifiedName,
+    pub kind: Option<TagKind>,
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub sensitive: bool,
+    /// Expression text of the DEFAULT clause.
+    pub default: Option<String>,
+    pub body: Body,
+}
+
+/// A tag's definition: an expression over the entity's row and tags, or a `(key, value)` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Expression(String),
+    Query(String),
+}
+
+impl Body {
+    pub fn text(&self) -> &str {
+        match self {
+            Body::Expression(t) | Body::Query(t) => t,
+        }
+    }
+    pub fn is_query(&self) -> bool {
+        matches!(self, Body::Query(_))
+    }
+    /// The definition as written after `AS`.
+    pub fn as_written(&self) -> String {
+        match self {
+            Body::Expression(t) => t.clone(),
+            Body::Query(q) => format!("({q})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShowTags {
+    pub entity: Option<String>,
+    pub category: Option<String>,
+    pub like: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlterTag {
+    Status(TagStatus),
+    Category(String),
+    Description(String),
+    Owner(String),
+}
+
+macro_rules! word_enum {
+    ($name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.to_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", $what, " '{}'; expected one of: {}"),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+word_enum!(TagKind, "tag kind", {
+    Attribute => "attribute",
+    Statistic => "statistic",
+    Rule => "rule",
+    Model => "model",
+});
+
+word_enum!(TagStatus, "tag status", {
+    Draft => "draft",
+    Approved => "approved",
+    Offline => "offline",
+});

@@ -1,0 +1,484 @@
+//! The TagFusion SQL parser: DataFusion's `DFParser` plus the TAG DSL of SPEC §2.
+//!
+//! Like `DFParser` itself, it peeks at the first keywords of each statement: `CREATE ENTITY`,
+//! `CREATE TAG`, `REFRESH`, `SHOW ENTITIES|TAGS`, `DESCRIBE TAG`, `ALTER TAG`, `DROP TAG|ENTITY`
+//! are ours; everything else goes to DataFusion unchanged. Each statement keeps its location
+//! and source text, so errors point at a line and column and definitions are stored as written.
+
+mod ast;
+mod source;
+
+pub use ast::*;
+use source::SourceText;
+
+use datafusion::sql::parser::{DFParser, DFParserBuilder};
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::error::{Error, Location, Result};
+
+static DIALECT: GenericDialect = GenericDialect {};
+
+/// Parses a script into statements.
+pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
+    let src = SourceText::new(sql);
+    let tokens = Tokenizer::new(&DIALECT, sql)
+        .tokenize_with_location()
+        .map_err(|e| parse_error(&e.to_string()))?;
+    let mut p = TagParser {
+        df: DFParserBuilder::new(tokens).with_dialect(&DIALECT).build()?,
+        src,
+    };
+    let mut out = Vec::new();
+    loop {
+        while p.df.parser.consume_token(&Token::SemiColon) {}
+        if p.df.parser.peek_token_ref().token == Token::EOF {
+            break;
+        }
+        let start = p.df.parser.peek_token_ref().span.start;
+        let location = Location { line: start.line, column: start.column };
+        let statement = p.parse_statement().map_err(|e| with_location(e, location))?;
+        let end = p.df.parser.get_current_token().span.end;
+        let text = p.src.slice(start, end).to_string();
+        out.push(ParsedStatement { statement, location, text });
+        match &p.df.parser.peek_token_ref().token {
+            Token::SemiColon | Token::EOF => {}
+            _ => {
+                let found = p.df.parser.peek_token();
+                return Err(parse_error(&format!(
+                    "Expected: end of statement (;), found: {found}{}",
+                    found.span.start
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a single statement (a trailing `;` is allowed).
+pub fn parse_one(sql: &str) -> Result<ParsedStatement> {
+    let mut all = parse(sql)?;
+    match all.len() {
+        1 => Ok(all.remove(0)),
+        0 => Err(Error::invalid("empty statement")),
+        n => Err(Error::invalid(format!("expected one statement, found {n}"))),
+    }
+}
+
+struct TagParser<'a> {
+    df: DFParser<'a>,
+    src: SourceText<'a>,
+}
+
+/// Turns a sqlparser/DataFusion parse error ("… at Line: 3, Column: 7") into [`Error::Parse`].
+fn parse_error(message: &str) -> Error {
+    let (message, location) = split_location(message);
+    let message = message
+        .trim_start_matches("SQL error: ")
+        .trim_start_matches("ParserError(\"")
+        .trim_start_matches("sql parser error: ")
+        .trim_end_matches("\")")
+        .to_string();
+    Error::Parse { message, location: location.unwrap_or_default() }
+}
+
+fn split_location(message: &str) -> (String, Option<Location>) {
+    let Some(at) = message.find(" at Line: ") else {
+        return (message.to_string(), None);
+    };
+    let rest = &message[at + " at Line: ".len()..];
+    let mut parts = rest.splitn(2, ", Column: ");
+    let line = parts.next().and_then(|l| l.trim().parse().ok());
+    let column = parts.next().and_then(|c| {
+        let digits: String = c.chars().take_while(|ch| ch.is_ascii_digit()).collect();
+        digits.parse().ok()
+    });
+    match (line, column) {
+        (Some(line), Some(column)) => {
+            let tail_start = at + " at Line: ".len() + rest.find(", Column: ").unwrap_or(0);
+            let tail = &message[tail_start..];
+            let after_digits = tail
+                .trim_start_matches(", Column: ")
+                .trim_start_matches(|c: char| c.is_ascii_digit());
+            (format!("{}{}", &message[..at], after_digits), Some(Location { line, column }))
+        }
+        _ => (message.to_string(), None),
+    }
+}
+
+fn with_location(e: Error, statement_start: Location) -> Error {
+    match e {
+        Error::Parse { message, location } if location.line == 0 => {
+            Error::Parse { message, location: statement_start }
+        }
+        Error::DataFusion(df) => {
+            let err = parse_error(&df.strip_backtrace());
+            with_location(err, statement_start)
+        }
+        other => other,
+    }
+}
+
+impl From<ParserError> for Error {
+    fn from(e: ParserError) -> Self {
+        parse_error(&e.to_string())
+    }
+}
+
+/// An identifier as SQL sees it: unquoted names fold to lower case, quoted ones stay as written.
+pub fn normalize_ident(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+/// Quotes a name for use in generated SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string literal for generated SQL.
+pub fn quote_str(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+impl<'a> TagParser<'a> {
+    fn peek_word(&self, n: usize) -> Option<String> {
+        match &self.df.parser.peek_nth_token_ref(n).token {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_uppercase()),
+            _ => None,
+        }
+    }
+
+    fn peek_is(&self, words: &[&str]) -> bool {
+        words.iter().enumerate().all(|(i, w)| self.peek_word(i).as_deref() == Some(*w))
+    }
+
+    /// Consumes `word` (case-insensitive, unquoted) if it is next.
+    fn parse_word(&mut self, word: &str) -> bool {
+        if self.peek_word(0).as_deref() == Some(word) {
+            self.df.parser.next_token();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_word(&mut self, word: &str) -> Result<()> {
+        if self.parse_word(word) {
+            Ok(())
+        } else {
+            self.expected(word)
+        }
+    }
+
+    fn expected<T>(&self, what: &str) -> Result<T> {
+        let found = self.df.parser.peek_token();
+        Err(Error::Parse {
+            message: format!("Expected: {what}, found: {found}"),
+            location: Location { line: found.span.start.line, column: found.span.start.column },
+        })
+    }
+
+    fn parse_statement(&mut self) -> Result<Statement> {
+        let create_or_replace = self.peek_is(&["CREATE", "OR", "REPLACE"]);
+        let object_at = if create_or_replace { 3 } else { 1 };
+        let first = self.peek_word(0).unwrap_or_default();
+        let second = self.peek_word(object_at).unwrap_or_default();
+        match (first.as_str(), second.as_str()) {
+            ("CREATE", "ENTITY") => self.parse_create_entity(),
+            ("CREATE", "TAG") => self.parse_create_tag(),
+            ("REFRESH", _) => self.parse_refresh(),
+            ("SHOW", "ENTITIES") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                Ok(Statement::ShowEntities)
+            }
+            ("SHOW", "TAGS") => self.parse_show_tags(),
+            ("DESCRIBE", "TAG") | ("DESC", "TAG") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let name = self.parse_qualified("tag name (entity.tag)")?;
+                Ok(Statement::DescribeTag(name))
+            }
+            ("DESCRIBE", "ENTITY") | ("DESC", "ENTITY") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                Ok(Statement::DescribeEntity(self.parse_name()?))
+            }
+            ("ALTER", "TAG") => self.parse_alter_tag(),
+            ("DROP", "TAG") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let name = self.parse_qualified("tag name (entity.tag)")?;
+                let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
+                Ok(Statement::DropTag { name, cascade })
+            }
+            ("DROP", "ENTITY") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let name = self.parse_name()?;
+                let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
+                Ok(Statement::DropEntity { name, cascade })
+            }
+            _ => Ok(Statement::Sql(Box::new(self.df.parse_statement()?))),
+        }
+    }
+
+    fn parse_name(&mut self) -> Result<String> {
+        let ident = self.df.parser.parse_identifier()?;
+        Ok(normalize_ident(&ident))
+    }
+
+    /// `entity.name`
+    fn parse_qualified(&mut self, what: &str) -> Result<QualifiedName> {
+        let start = self.df.parser.peek_token_ref().span.start;
+        let name: ObjectName = self.df.parser.parse_object_name(false)?;
+        let parts: Vec<String> =
+            name.0.iter().filter_map(|p| p.as_ident()).map(normalize_ident).collect();
+        match parts.as_slice() {
+            [entity, name] => Ok(QualifiedName { entity: entity.clone(), name: name.clone() }),
+            _ => Err(Error::Parse {
+                message: format!("Expected: {what}, found: {name}"),
+                location: Location { line: start.line, column: start.column },
+            }),
+        }
+    }
+
+    fn parse_string(&mut self) -> Result<String> {
+        Ok(self.df.parser.parse_literal_string()?)
+    }
+
+    /// Parses what follows `AS`: `(<query>)` or an expression, returning its source text.
+    fn parse_body(&mut self) -> Result<Body> {
+        let start = self.df.parser.peek_token_ref().span.start;
+        let is_query = self.df.parser.peek_token_ref().token == Token::LParen
+            && matches!(self.peek_word(1).as_deref(), Some("SELECT" | "WITH" | "VALUES"));
+        if is_query {
+            self.df.parser.next_token();
+            let inner_start = self.df.parser.peek_token_ref().span.start;
+            self.df.parser.parse_query()?;
+            let inner_end = self.df.parser.get_current_token().span.end;
+            self.df.parser.expect_token(&Token::RParen)?;
+            Ok(Body::Query(self.src.slice(inner_start, inner_end).to_string()))
+        } else {
+            self.df.parser.parse_expr()?;
+            let end = self.df.parser.get_current_token().span.end;
+            Ok(Body::Expression(self.src.slice(start, end).to_string()))
+        }
+    }
+
+    fn parse_expr_text(&mut self) -> Result<String> {
+        let start = self.df.parser.peek_token_ref().span.start;
+        self.df.parser.parse_expr()?;
+        let end = self.df.parser.get_current_token().span.end;
+        Ok(self.src.slice(start, end).to_string())
+    }
+
+    fn parse_create_prefix(&mut self) -> bool {
+        self.df.parser.next_token(); // CREATE
+        let or_replace = self.df.parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
+        self.df.parser.next_token(); // ENTITY | TAG
+        or_replace
+    }
+
+    fn parse_create_entity(&mut self) -> Result<Statement> {
+        let or_replace = self.parse_create_prefix();
+        let name = self.parse_name()?;
+        self.expect_word("KEY")?;
+        let key = self.parse_name()?;
+        self.expect_word("FROM")?;
+        let source = if self.df.parser.peek_token_ref().token == Token::LParen {
+            match self.parse_body()? {
+                Body::Query(q) => EntitySource::Query(q),
+                Body::Expression(_) => return self.expected("a table name or (SELECT …)"),
+            }
+        } else {
+            let start = self.df.parser.peek_token_ref().span.start;
+            self.df.parser.parse_object_name(false)?;
+            let end = self.df.parser.get_current_token().span.end;
+            EntitySource::Table(self.src.slice(start, end).to_string())
+        };
+        let mut description = None;
+        if self.parse_word("DESCRIPTION") {
+            description = Some(self.parse_string()?);
+        }
+        Ok(Statement::CreateEntity(CreateEntity { or_replace, name, key, source, description }))
+    }
+
+    fn parse_create_tag(&mut self) -> Result<Statement> {
+        let or_replace = self.parse_create_prefix();
+        let name = self.parse_qualified("tag name (entity.tag)")?;
+        let mut tag = CreateTag {
+            or_replace,
+            name,
+            kind: None,
+            category: None,
+            description: None,
+            owner: None,
+            sensitive: false,
+            default: None,
+            body: Body::Expression(String::new()),
+        };
+        loop {
+            let Some(word) = self.peek_word(0) else { return self.expected("AS") };
+            match word.as_str() {
+                "KIND" => {
+                    self.df.parser.next_token();
+                    let kind = self.parse_name()?;
+                    tag.kind = Some(kind.parse().map_err(|m: String| {
+                        let at = self.df.parser.get_current_token().span.start;
+                        Error::Parse { message: m, location: Location { line: at.line, column: at.column } }
+                    })?);
+                }
+                "CATEGORY" => {
+                    self.df.parser.next_token();
+                    tag.category = Some(self.parse_string()?);
+                }
+                "DESCRIPTION" => {
+                    self.df.parser.next_token();
+                    tag.description = Some(self.parse_string()?);
+                }
+                "OWNER" => {
+                    self.df.parser.next_token();
+                    tag.owner = Some(self.parse_string()?);
+                }
+                "SENSITIVE" => {
+                    self.df.parser.next_token();
+                    tag.sensitive = true;
+                }
+                "DEFAULT" => {
+                    self.df.parser.next_token();
+                    tag.default = Some(self.parse_expr_text()?);
+                }
+                "AS" => {
+                    self.df.parser.next_token();
+                    tag.body = self.parse_body()?;
+                    return Ok(Statement::CreateTag(tag));
+                }
+                _ => {
+                    return self.expected(
+                        "KIND, CATEGORY, DESCRIPTION, OWNER, SENSITIVE, DEFAULT or AS",
+                    );
+                }
+            }
+        }
+    }
+
+    fn parse_refresh(&mut self) -> Result<Statement> {
+        self.df.parser.next_token(); // REFRESH
+        if self.parse_word("ENTITY") {
+            let entity = self.parse_name()?;
+            let as_of = if self.df.parser.parse_keywords(&[Keyword::AS, Keyword::OF]) {
+                Some(self.parse_expr_text()?)
+            } else {
+                None
+            };
+            Ok(Statement::RefreshEntity { entity, as_of })
+        } else if self.parse_word("TAG") {
+            Ok(Statement::RefreshTag(self.parse_qualified("tag name (entity.tag)")?))
+        } else {
+            self.expected("ENTITY or TAG after REFRESH")
+        }
+    }
+
+    fn parse_show_tags(&mut self) -> Result<Statement> {
+        self.df.parser.next_token();
+        self.df.parser.next_token();
+        let mut show = ShowTags::default();
+        loop {
+            if self.parse_word("FOR") {
+                show.entity = Some(self.parse_name()?);
+            } else if self.peek_is(&["IN", "CATEGORY"]) {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                show.category = Some(self.parse_string()?);
+            } else if self.parse_word("LIKE") {
+                show.like = Some(self.parse_string()?);
+            } else {
+                return Ok(Statement::ShowTags(show));
+            }
+        }
+    }
+
+    fn parse_alter_tag(&mut self) -> Result<Statement> {
+        self.df.parser.next_token();
+        self.df.parser.next_token();
+        let name = self.parse_qualified("tag name (entity.tag)")?;
+        self.expect_word("SET")?;
+        let Some(word) = self.peek_word(0) else {
+            return self.expected("STATUS, CATEGORY, DESCRIPTION or OWNER");
+        };
+        self.df.parser.next_token();
+        let change = match word.as_str() {
+            "STATUS" => {
+                let status = self.parse_name()?;
+                let at = self.df.parser.get_current_token().span.start;
+                AlterTag::Status(status.parse().map_err(|m: String| Error::Parse {
+                    message: m,
+                    location: Location { line: at.line, column: at.column },
+                })?)
+            }
+            "CATEGORY" => AlterTag::Category(self.parse_string()?),
+            "DESCRIPTION" => AlterTag::Description(self.parse_string()?),
+            "OWNER" => AlterTag::Owner(self.parse_string()?),
+            _ => {
+                self.df.parser.prev_token();
+                return self.expected("STATUS, CATEGORY, DESCRIPTION or OWNER");
+            }
+        };
+        Ok(Statement::AlterTag { name, change })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_tag_with_every_clause_keeps_its_text() {
+        let sql = "CREATE OR REPLACE TAG customer.\"高价值客户\"\n KIND rule CATEGORY '价值/等级' \
+                   DESCRIPTION 'd' OWNER 'o' SENSITIVE DEFAULT false AS spend > 1000 AND x IS NOT NULL;";
+        let stmts = parse(sql).expect("parses");
+        let Statement::CreateTag(t) = &stmts[0].statement else { panic!("not a tag") };
+        assert!(t.or_replace && t.sensitive);
+        assert_eq!(t.name.name, "高价值客户");
+        assert_eq!(t.kind, Some(TagKind::Rule));
+        assert_eq!(t.default.as_deref(), Some("false"));
+        assert_eq!(t.body, Body::Expression("spend > 1000 AND x IS NOT NULL".into()));
+    }
+
+    #[test]
+    fn query_body_and_locations() {
+        let sql = "SELECT 1;\n  CREATE TAG c.n AS (SELECT k, count(*) FROM o GROUP BY k)";
+        let stmts = parse(sql).expect("parses");
+        assert_eq!(stmts[1].location, Location { line: 2, column: 3 });
+        let Statement::CreateTag(t) = &stmts[1].statement else { panic!() };
+        assert_eq!(t.body, Body::Query("SELECT k, count(*) FROM o GROUP BY k".into()));
+    }
+
+    #[test]
+    fn errors_point_at_the_token() {
+        let err = parse("SELECT 1;\nCREATE TAG c.x KIND banana AS 1").unwrap_err();
+        assert_eq!(err.location(), Some(Location { line: 2, column: 21 }));
+        let err = parse("SELEC 1").unwrap_err();
+        assert_eq!(err.location(), Some(Location { line: 1, column: 1 }));
+    }
+
+    #[test]
+    fn show_tags_is_not_a_config_variable() {
+        let s = parse("SHOW TAGS FOR customer IN CATEGORY '行为' LIKE '%30d%'").unwrap();
+        assert_eq!(
+            s[0].statement,
+            Statement::ShowTags(ShowTags {
+                entity: Some("customer".into()),
+                category: Some("行为".into()),
+                like: Some("%30d%".into())
+            })
+        );
+    }
+}

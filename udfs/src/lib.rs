@@ -1,0 +1,41 @@
+//! Every SQL function TagFusion ships.
+//!
+//! There is one list, [`all_scalar_functions`], and one way in, [`register_all`]: the CLI, the
+//! Flight SQL server and Ballista executors all call it, so a function that works in one front
+//! end works in every other. Functions that depend on the snapshot being computed read it from
+//! the session configuration ([`TagFusionConfig`], `SET tagfusion.as_of = '…'`), never from a
+//! global, so concurrent refreshes with different as-of times cannot see each other's value.
+
+pub mod config;
+pub mod time;
+
+use std::sync::Arc;
+
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionConfig;
+
+pub use config::TagFusionConfig;
+
+/// Every scalar function of TagFusion, in the order `SHOW FUNCTIONS` lists them.
+pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        Arc::new(ScalarUDF::from(time::AsOf::new())),
+        Arc::new(ScalarUDF::from(time::DaysSince::new())),
+        Arc::new(ScalarUDF::from(time::DaysBetween::new())),
+    ]
+}
+
+/// Registers every TagFusion function with a DataFusion function registry (a `SessionContext`,
+/// a `SessionState` or a Ballista executor's registry).
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<()> {
+    for udf in all_scalar_functions() {
+        registry.register_udf(udf)?;
+    }
+    Ok(())
+}
+
+/// Adds TagFusion's configuration namespace (`tagfusion.*`) to a session configuration.
+pub fn with_config(config: SessionConfig) -> SessionConfig {
+    config.with_option_extension(TagFusionConfig::default())
+}
