@@ -1,1 +1,5 @@
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let code = tagfusion::cli::main().await;
+    std::process::exit(code);
+}

@@ -1,1 +1,168 @@
+//! The `tagfusion` command line (SPEC §4): `run`, scripts on stdin, `demo`, output formats and
+//! error reports with file, line and column.
 
+mod format;
+mod report;
+
+pub use format::{Format, print_output};
+pub use report::render_error;
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::engine::{Engine, EngineOptions};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(name = "tagfusion", version, about = "Customer profiling (客户画像) in SQL: tags, segments and personas on Apache DataFusion")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOptions {
+    /// Warehouse directory (Delta tables of catalog and profiles)
+    #[arg(long, global = true, env = "TAGFUSION_WAREHOUSE", default_value = "./tagfusion-warehouse")]
+    pub warehouse: String,
+    /// Output format [default: table on a terminal, csv otherwise]
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run SQL scripts and statements in order, stopping at the first error
+    Run {
+        /// Script files (`-` for standard input)
+        files: Vec<PathBuf>,
+        /// A statement to run (repeatable; runs after the files)
+        #[arg(short = 'c', long = "command", value_name = "SQL")]
+        commands: Vec<String>,
+    },
+    /// Generate the retail demo data, run the retail tag template and show the results
+    Demo {
+        /// Number of customers to generate
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+    },
+}
+
+/// A named piece of SQL to run: a file, `-c` text or standard input.
+pub struct Script {
+    pub name: String,
+    pub text: String,
+}
+
+impl GlobalOptions {
+    pub fn format(&self) -> Format {
+        self.format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Csv })
+    }
+
+    pub async fn open_engine(&self) -> Result<Arc<Engine>> {
+        let mut options = EngineOptions::new(&self.warehouse);
+        options.progress = std::io::stderr().is_terminal();
+        Engine::open(options).await
+    }
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub async fn main() -> i32 {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let result = match &cli.command {
+        Some(Command::Run { .. }) => {
+            let sub = matches.subcommand_matches("run").cloned().unwrap_or_default();
+            match scripts_in_order(&sub) {
+                Ok(scripts) => run(&cli.global, scripts).await,
+                Err(e) => Err((e, None)),
+            }
+        }
+        Some(Command::Demo { customers }) => {
+            crate::demo::run(&cli.global, *customers).await.map_err(|e| (e, None))
+        }
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "tagfusion: the interactive REPL is not part of this build yet; run a script \
+                     with `tagfusion run FILE.sql`, pipe one on standard input, or try `tagfusion demo`"
+                );
+                return 2;
+            }
+            match read_stdin() {
+                Ok(script) => run(&cli.global, vec![script]).await,
+                Err(e) => Err((e, None)),
+            }
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err((e, script)) => {
+            eprint!("{}", render_error(&e, script.as_ref()));
+            1
+        }
+    }
+}
+
+fn read_stdin() -> Result<Script> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| Error::io("cannot read standard input", e))?;
+    Ok(Script { name: "<stdin>".into(), text })
+}
+
+/// Files and `-c` statements in the order they were given on the command line.
+fn scripts_in_order(m: &ArgMatches) -> Result<Vec<Script>> {
+    let mut items: Vec<(usize, Script)> = Vec::new();
+    if let (Some(values), Some(indices)) = (m.get_many::<PathBuf>("files"), m.indices_of("files")) {
+        for (path, index) in values.zip(indices) {
+            let script = if path.as_os_str() == "-" {
+                read_stdin()?
+            } else {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+                Script { name: path.display().to_string(), text }
+            };
+            items.push((index, script));
+        }
+    }
+    if let (Some(values), Some(indices)) = (m.get_many::<String>("commands"), m.indices_of("commands")) {
+        for (n, (text, index)) in values.zip(indices).enumerate() {
+            items.push((index, Script { name: format!("-c#{}", n + 1), text: text.clone() }));
+        }
+    }
+    items.sort_by_key(|(i, _)| *i);
+    Ok(items.into_iter().map(|(_, s)| s).collect())
+}
+
+/// Runs scripts in order: each is parsed whole before any of it runs, so a syntax error runs
+/// nothing of that script.
+pub async fn run(global: &GlobalOptions, scripts: Vec<Script>) -> std::result::Result<(), (Error, Option<Script>)> {
+    let engine = global.open_engine().await.map_err(|e| (e, None))?;
+    let format = global.format();
+    let mut stdout = std::io::stdout().lock();
+    for script in scripts {
+        let statements = match engine.parse(&script.text) {
+            Ok(s) => s,
+            Err(e) => return Err((e, Some(script))),
+        };
+        for statement in &statements {
+            let result = async {
+                let output = engine.execute(statement).await?;
+                print_output(output, format, &mut stdout).await
+            }
+            .await;
+            if let Err(e) = result {
+                return Err((e.at(statement.location), Some(script)));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,111 @@
+//! `tagfusion demo`: generate the retail data set into the warehouse, apply the retail template,
+//! refresh the customer profile and show what came out.
 
+pub mod data;
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{GlobalOptions, print_output};
+use crate::error::{Error, Result};
+use crate::parser::quote_str;
+
+/// The retail tag template shipped with the binary (`sql/templates/retail.sql`).
+pub const RETAIL_TEMPLATE: &str = include_str!("../../sql/templates/retail.sql");
+
+/// Seed of the demo data: the same for every run, so every run shows the same customers.
+pub const SEED: u64 = 20261123;
+
+pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
+    if customers == 0 {
+        return Err(Error::invalid("--customers must be at least 1"));
+    }
+    let clock = Instant::now();
+    let engine = global.open_engine().await?;
+    let dir = engine
+        .warehouse()
+        .local_path("demo")
+        .ok_or_else(|| Error::invalid("the demo needs a local warehouse directory"))?;
+    let terminal = std::io::stderr().is_terminal();
+
+    let bar = if terminal { ProgressBar::new(customers as u64) } else { ProgressBar::hidden() };
+    if let Ok(style) = ProgressStyle::with_template("{spinner} generating demo data [{bar:30}] {pos}/{len} customers ({elapsed})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let generated = data::generate(&dir, customers, SEED, |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+
+    let mut setup = String::new();
+    for table in ["customers", "stores", "orders", "app_events"] {
+        let location = dir.join(table);
+        setup.push_str(&format!(
+            "CREATE OR REPLACE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION {};\n",
+            quote_str(&format!("{}/", location.display()))
+        ));
+    }
+    engine.run_script(&setup).await?;
+    for statement in engine.parse(RETAIL_TEMPLATE)? {
+        engine.execute(&statement).await.map_err(|e| Error::invalid(format!("sql/templates/retail.sql:{}: {}", statement.location, e.root())))?;
+    }
+    let refresh = engine
+        .run_script(&format!("REFRESH ENTITY customer AS OF TIMESTAMP {}", quote_str(data::DATA_END)))
+        .await?;
+
+    let format = global.format();
+    let mut out = std::io::stdout().lock();
+    let say = |out: &mut std::io::StdoutLock<'_>, text: &str| {
+        if format == crate::cli::Format::Table {
+            use std::io::Write;
+            let _ = writeln!(out, "\n{text}");
+        }
+    };
+    say(
+        &mut out,
+        &format!(
+            "Generated {} customers, {} stores, {} orders and {} app events in {}",
+            generated.customers,
+            generated.stores,
+            generated.orders,
+            generated.events,
+            dir.display()
+        ),
+    );
+    say(&mut out, "Refreshed the customer profile (snapshot as of the end of the data):");
+    for output in refresh {
+        print_output(output, format, &mut out).await?;
+    }
+    say(&mut out, "Tags by kind and category (SELECT … FROM tagfusion.tags):");
+    let summary = engine
+        .run_script(
+            "SELECT kind, split_part(category, '/', 1) AS category, count(*) AS tags, \
+                    array_to_string(array_slice(array_agg(name ORDER BY position), 1, 4), ', ') AS examples \
+             FROM tagfusion.tags WHERE entity = 'customer' GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .await?;
+    for output in summary {
+        print_output(output, format, &mut out).await?;
+    }
+    say(&mut out, "Example profiles (SELECT … FROM customer.profile):");
+    let profiles = engine
+        .run_script(
+            "SELECT customer_id, gender, age_band, city, member_level, orders_180d, spend_365d, \
+                    favorite_category, lifecycle_stage, rfm_class, important_customer \
+             FROM customer.profile ORDER BY customer_id LIMIT 5",
+        )
+        .await?;
+    for output in profiles {
+        print_output(output, format, &mut out).await?;
+    }
+    say(
+        &mut out,
+        &format!(
+            "Done in {:.1}s. Try: tagfusion run -c \"SHOW TAGS FOR customer\" or \
+             -c \"DESCRIBE TAG customer.rfm_class\" (warehouse: {})",
+            clock.elapsed().as_secs_f64(),
+            global.warehouse
+        ),
+    );
+    Ok(())
+}

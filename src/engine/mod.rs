@@ -13,7 +13,9 @@ pub use output::Output;
 
 use std::sync::Arc;
 
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::delta_datafusion::planner::DeltaPlanner;
 use tokio::sync::{Mutex, RwLock};
 
 use crate::catalog::{Catalog, store};
@@ -54,7 +56,13 @@ impl Engine {
                 .with_information_schema(true)
                 .with_create_default_catalog_and_schema(true),
         );
-        let mut ctx = SessionContext::new_with_config(config);
+        // Delta's planner wraps the default one: it adds the nodes delta-rs writes with.
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_query_planner(DeltaPlanner::new())
+            .build();
+        let mut ctx = SessionContext::new_with_state(state);
         tagfusion_udfs::register_all(&mut ctx)?;
         let catalog = store::load(&warehouse, &ctx).await?;
         let engine = Arc::new(Self {

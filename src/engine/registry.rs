@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::{ident, lit};
 
@@ -21,6 +21,13 @@ pub fn profile_history_path(entity: &str) -> String {
 /// The `snapshot_at` literal for a snapshot time.
 pub fn snapshot_literal(at: chrono::DateTime<chrono::Utc>) -> ScalarValue {
     ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into()))
+}
+
+/// Registers `provider` as `name`, replacing what was there.
+fn replace_table(schema: &Arc<dyn SchemaProvider>, name: &str, provider: Arc<dyn TableProvider>) -> Result<()> {
+    schema.deregister_table(name)?;
+    schema.register_table(name.to_string(), provider)?;
+    Ok(())
 }
 
 impl Engine {
@@ -53,7 +60,7 @@ impl Engine {
         for (name, path, table_schema) in store::tables() {
             let table = self.warehouse.ensure_table(path, &table_schema).await?;
             let provider = self.warehouse.provider(&table).await?;
-            schema.register_table(name.to_string(), provider)?;
+            replace_table(&schema, name, provider)?;
         }
         Ok(())
     }
@@ -72,7 +79,7 @@ impl Engine {
         };
         let provider = self.warehouse.provider(&table).await?;
         let history_schema = provider.schema();
-        schema.register_table("profile_history".to_string(), provider.clone())?;
+        replace_table(&schema, "profile_history", provider.clone())?;
 
         let mut columns = vec![ident(&def.key)];
         for tag in catalog.tags_of(entity).iter().filter(|t| t.is_active()) {
@@ -85,7 +92,7 @@ impl Engine {
             .read_table(provider)?
             .filter(ident("snapshot_at").eq(lit(snapshot_literal(latest.snapshot_at))))?
             .select(columns)?;
-        schema.register_table("profile".to_string(), profile.into_view())?;
+        replace_table(&schema, "profile", profile.into_view())?;
         Ok(())
     }
 

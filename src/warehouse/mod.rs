@@ -100,6 +100,11 @@ impl Warehouse {
 
     /// Opens a Delta table, or `None` when there is none at that place yet.
     pub async fn table(&self, relative: &str) -> Result<Option<DeltaTable>> {
+        if let Some(path) = self.local_path(relative) {
+            if !path.join("_delta_log").exists() {
+                return Ok(None);
+            }
+        }
         let table = DeltaTable::try_from_url(self.url(relative)?).await?;
         Ok(if table.version().is_some() { Some(table) } else { None })
     }
@@ -108,6 +113,10 @@ impl Warehouse {
     pub async fn ensure_table(&self, relative: &str, schema: &SchemaRef) -> Result<DeltaTable> {
         if let Some(t) = self.table(relative).await? {
             return Ok(t);
+        }
+        if let Some(path) = self.local_path(relative) {
+            std::fs::create_dir_all(&path)
+                .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
         }
         let table = DeltaTable::try_from_url(self.url(relative)?).await?;
         let delta_schema: StructType = schema.as_ref().try_into_kernel()?;

@@ -1,0 +1,372 @@
+//! A deterministic synthetic retail data set: customers, stores, orders over two years and app
+//! events, written as Parquet. The same `customers` and seed always give the same files.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+
+/// The data covers the two years before this instant; the demo refreshes as of it.
+pub const DATA_END: &str = "2026-07-01 00:00:00";
+const DAYS: i64 = 730;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+const CHUNK: usize = 20_000;
+
+/// Cities with their centre coordinates.
+pub const CITIES: &[(&str, f64, f64)] = &[
+    ("上海", 31.2304, 121.4737),
+    ("北京", 39.9042, 116.4074),
+    ("广州", 23.1291, 113.2644),
+    ("深圳", 22.5431, 114.0579),
+    ("杭州", 30.2741, 120.1551),
+    ("成都", 30.5728, 104.0668),
+    ("武汉", 30.5928, 114.3055),
+    ("南京", 32.0603, 118.7969),
+    ("西安", 34.3416, 108.9398),
+    ("重庆", 29.5630, 106.5516),
+    ("苏州", 31.2989, 120.5853),
+    ("长沙", 28.2282, 112.9388),
+    ("厦门", 24.4798, 118.0894),
+    ("昆明", 25.0389, 102.7183),
+];
+const CATEGORIES: &[(&str, f64)] = &[
+    ("服饰", 260.0),
+    ("美妆", 180.0),
+    ("食品", 60.0),
+    ("数码", 1500.0),
+    ("家居", 320.0),
+    ("母婴", 210.0),
+    ("运动", 380.0),
+    ("图书", 55.0),
+];
+const CHANNELS: &[&str] = &["app", "mini_program", "web", "store"];
+const EVENTS: &[&str] = &["launch", "view", "search", "add_cart", "share"];
+
+fn data_end() -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(DATA_END, "%Y-%m-%d %H:%M:%S").unwrap_or_default()
+}
+
+struct ParquetSink {
+    writer: ArrowWriter<File>,
+}
+
+impl ParquetSink {
+    fn create(dir: &Path, schema: SchemaRef) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        let path = dir.join("part-0.parquet");
+        let file = File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| Error::invalid(e.to_string()))?))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::invalid(e.to_string()))?;
+        Ok(Self { writer })
+    }
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch).map_err(|e| Error::invalid(format!("writing demo data: {e}")))
+    }
+    fn close(self) -> Result<()> {
+        self.writer.close().map_err(|e| Error::invalid(format!("writing demo data: {e}")))?;
+        Ok(())
+    }
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, None)
+}
+
+pub fn customers_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("sex", DataType::Utf8, true),
+        Field::new("birth_date", DataType::Date32, true),
+        Field::new("city_name", DataType::Utf8, true),
+        Field::new("lat", DataType::Float64, true),
+        Field::new("lon", DataType::Float64, true),
+        Field::new("signup_at", ts_type(), true),
+        Field::new("member_level_code", DataType::Int32, true),
+        Field::new("phone", DataType::Utf8, true),
+    ]))
+}
+
+pub fn orders_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("order_id", DataType::Int64, false),
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("store_id", DataType::Utf8, true),
+        Field::new("ts", ts_type(), false),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("discount", DataType::Float64, false),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, false),
+    ]))
+}
+
+pub fn stores_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("store_id", DataType::Utf8, false),
+        Field::new("city_name", DataType::Utf8, false),
+        Field::new("lat", DataType::Float64, false),
+        Field::new("lon", DataType::Float64, false),
+        Field::new("opened_at", ts_type(), false),
+    ]))
+}
+
+pub fn events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("ts", ts_type(), false),
+        Field::new("event", DataType::Utf8, false),
+    ]))
+}
+
+/// Counts of what was generated.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Generated {
+    pub customers: usize,
+    pub stores: usize,
+    pub orders: usize,
+    pub events: usize,
+}
+
+/// Writes `customers/`, `stores/`, `orders/` and `app_events/` under `dir`. `tick` is called
+/// with the number of customers done.
+pub fn generate(dir: &Path, customers: usize, seed: u64, mut tick: impl FnMut(usize)) -> Result<Generated> {
+    let end = data_end().and_utc().timestamp_micros();
+    let start = end - DAYS * MICROS_PER_DAY;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Generated::default();
+
+    // Stores: a few per city, near its centre.
+    let mut stores = Vec::new();
+    {
+        let mut sink = ParquetSink::create(&dir.join("stores"), stores_schema())?;
+        let (mut id, mut city, mut lat, mut lon, mut opened) = (
+            StringBuilder::new(),
+            StringBuilder::new(),
+            Float64Builder::new(),
+            Float64Builder::new(),
+            TimestampMicrosecondBuilder::new(),
+        );
+        for (c, (name, clat, clon)) in CITIES.iter().enumerate() {
+            let n = if c < 4 { 8 } else { 4 };
+            for _ in 0..n {
+                let s = format!("S{:03}", stores.len() + 1);
+                let (la, lo) = (clat + rng.random_range(-0.08..0.08), clon + rng.random_range(-0.08..0.08));
+                id.append_value(&s);
+                city.append_value(*name);
+                lat.append_value(la);
+                lon.append_value(lo);
+                opened.append_value(start - rng.random_range(0..1500) * MICROS_PER_DAY);
+                stores.push((s, c));
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(id.finish()),
+            Arc::new(city.finish()),
+            Arc::new(lat.finish()),
+            Arc::new(lon.finish()),
+            Arc::new(opened.finish()),
+        ];
+        sink.write(&RecordBatch::try_new(stores_schema(), columns)?)?;
+        sink.close()?;
+        out.stores = stores.len();
+    }
+
+    let mut customer_sink = ParquetSink::create(&dir.join("customers"), customers_schema())?;
+    let mut order_sink = ParquetSink::create(&dir.join("orders"), orders_schema())?;
+    let mut event_sink = ParquetSink::create(&dir.join("app_events"), events_schema())?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let mut order_id: i64 = 1;
+    let mut done = 0;
+    while done < customers {
+        let n = CHUNK.min(customers - done);
+        let mut c_id = StringBuilder::new();
+        let mut c_sex = StringBuilder::new();
+        let mut c_birth = Date32Builder::new();
+        let mut c_city = StringBuilder::new();
+        let mut c_lat = Float64Builder::new();
+        let mut c_lon = Float64Builder::new();
+        let mut c_signup = TimestampMicrosecondBuilder::new();
+        let mut c_level = Int32Builder::new();
+        let mut c_phone = StringBuilder::new();
+        let mut o_id = Int64Builder::new();
+        let mut o_cust = StringBuilder::new();
+        let mut o_store = StringBuilder::new();
+        let mut o_ts = TimestampMicrosecondBuilder::new();
+        let mut o_amount = Float64Builder::new();
+        let mut o_discount = Float64Builder::new();
+        let mut o_cat = StringBuilder::new();
+        let mut o_channel = StringBuilder::new();
+        let mut e_cust = StringBuilder::new();
+        let mut e_ts = TimestampMicrosecondBuilder::new();
+        let mut e_event = StringBuilder::new();
+
+        for i in done..done + n {
+            let id = format!("C{:06}", i + 1);
+            let city = if rng.random_bool(0.55) { rng.random_range(0..4) } else { rng.random_range(0..CITIES.len()) };
+            let (city_name, clat, clon) = CITIES[city];
+            c_id.append_value(&id);
+            match rng.random_range(0..100) {
+                0..=51 => c_sex.append_value("F"),
+                52..=97 => c_sex.append_value("M"),
+                _ => c_sex.append_null(),
+            }
+            let age_days = rng.random_range(18 * 365..70 * 365) as i64;
+            let birth = data_end().date() - chrono::Duration::days(age_days);
+            c_birth.append_value((birth - epoch).num_days() as i32);
+            c_city.append_value(city_name);
+            c_lat.append_value(clat + rng.random_range(-0.15..0.15));
+            c_lon.append_value(clon + rng.random_range(-0.15..0.15));
+            // Sign-up: most before the window, some during it (new customers).
+            let signup = if rng.random_bool(0.7) {
+                start - rng.random_range(0..1000) * MICROS_PER_DAY
+            } else {
+                start + rng.random_range(0..DAYS) * MICROS_PER_DAY
+            };
+            c_signup.append_value(signup + rng.random_range(0..MICROS_PER_DAY));
+            let level = match rng.random_range(0..100) {
+                0..=59 => 1,
+                60..=84 => 2,
+                85..=96 => 3,
+                _ => 4,
+            };
+            c_level.append_value(level);
+            c_phone.append_value(format!("1{}{:09}", [3, 5, 7, 8, 9][rng.random_range(0..5)], rng.random_range(0..1_000_000_000u64)));
+
+            // Activity: a yearly order rate, and a last active day (churned customers stop early).
+            let first_active = signup.max(start);
+            let active_until = if rng.random_bool(0.25) {
+                first_active + rng.random_range(0..=(end - first_active) / MICROS_PER_DAY) * MICROS_PER_DAY
+            } else {
+                end
+            };
+            let rate_per_year: f64 = match rng.random_range(0..100) {
+                0..=9 => 0.0,
+                10..=59 => rng.random_range(1.0..6.0),
+                60..=89 => rng.random_range(6.0..16.0),
+                _ => rng.random_range(16.0..40.0),
+            } * (1.0 + (level as f64 - 1.0) * 0.3);
+            let span_days = ((active_until - first_active) / MICROS_PER_DAY).max(0) as f64;
+            let expected = rate_per_year * span_days / 365.0;
+            let orders = poisson(&mut rng, expected);
+            let favorite = rng.random_range(0..CATEGORIES.len());
+            let favorite_channel = rng.random_range(0..CHANNELS.len());
+            let coupon_lover = rng.random_bool(0.3);
+            let local_stores: Vec<&String> = stores.iter().filter(|(_, c)| *c == city).map(|(s, _)| s).collect();
+            for _ in 0..orders {
+                let ts = first_active + rng.random_range(0..(active_until - first_active).max(1));
+                let cat = if rng.random_bool(0.5) { favorite } else { rng.random_range(0..CATEGORIES.len()) };
+                let (cat_name, mean) = CATEGORIES[cat];
+                let channel = if rng.random_bool(0.6) { favorite_channel } else { rng.random_range(0..CHANNELS.len()) };
+                let amount = (mean * rng.random_range(0.3..2.2) * 100.0).round() / 100.0;
+                let discount = if rng.random_bool(if coupon_lover { 0.7 } else { 0.15 }) {
+                    (amount * rng.random_range(0.05..0.3) * 100.0).round() / 100.0
+                } else {
+                    0.0
+                };
+                o_id.append_value(order_id);
+                order_id += 1;
+                o_cust.append_value(&id);
+                if CHANNELS[channel] == "store" && !local_stores.is_empty() {
+                    o_store.append_value(local_stores[rng.random_range(0..local_stores.len())]);
+                } else {
+                    o_store.append_null();
+                }
+                o_ts.append_value(ts);
+                o_amount.append_value(amount);
+                o_discount.append_value(discount);
+                o_cat.append_value(cat_name);
+                o_channel.append_value(CHANNELS[channel]);
+                out.orders += 1;
+            }
+            // App sessions: app users open the app on some days, mostly while active.
+            if rng.random_bool(0.6) {
+                let sessions = poisson(&mut rng, expected * 2.5 + 2.0);
+                for _ in 0..sessions {
+                    let ts = first_active + rng.random_range(0..(active_until - first_active).max(1));
+                    e_cust.append_value(&id);
+                    e_ts.append_value(ts);
+                    e_event.append_value(EVENTS[rng.random_range(0..EVENTS.len())]);
+                    out.events += 1;
+                }
+            }
+        }
+        let customers_batch = RecordBatch::try_new(
+            customers_schema(),
+            vec![
+                Arc::new(c_id.finish()),
+                Arc::new(c_sex.finish()),
+                Arc::new(c_birth.finish()),
+                Arc::new(c_city.finish()),
+                Arc::new(c_lat.finish()),
+                Arc::new(c_lon.finish()),
+                Arc::new(c_signup.finish()),
+                Arc::new(c_level.finish()),
+                Arc::new(c_phone.finish()),
+            ],
+        )?;
+        customer_sink.write(&customers_batch)?;
+        let orders_batch = RecordBatch::try_new(
+            orders_schema(),
+            vec![
+                Arc::new(o_id.finish()),
+                Arc::new(o_cust.finish()),
+                Arc::new(o_store.finish()),
+                Arc::new(o_ts.finish()),
+                Arc::new(o_amount.finish()),
+                Arc::new(o_discount.finish()),
+                Arc::new(o_cat.finish()),
+                Arc::new(o_channel.finish()),
+            ],
+        )?;
+        order_sink.write(&orders_batch)?;
+        let events_batch = RecordBatch::try_new(
+            events_schema(),
+            vec![Arc::new(e_cust.finish()), Arc::new(e_ts.finish()), Arc::new(e_event.finish())],
+        )?;
+        event_sink.write(&events_batch)?;
+        done += n;
+        out.customers = done;
+        tick(done);
+    }
+    customer_sink.close()?;
+    order_sink.close()?;
+    event_sink.close()?;
+    Ok(out)
+}
+
+/// A Poisson draw (Knuth for small means, a rounded normal approximation for large ones).
+fn poisson(rng: &mut ChaCha8Rng, mean: f64) -> u64 {
+    if mean <= 0.0 {
+        return 0;
+    }
+    if mean > 30.0 {
+        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.random_range(0.0..1.0);
+        let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        return (mean + z * mean.sqrt()).round().max(0.0) as u64;
+    }
+    let limit = (-mean).exp();
+    let mut k = 0;
+    let mut p = 1.0;
+    loop {
+        p *= rng.random_range(0.0..1.0);
+        if p <= limit {
+            return k;
+        }
+        k += 1;
+    }
+}
