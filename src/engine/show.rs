@@ -102,8 +102,6 @@ impl Engine {
             ("coverage", coverage),
             ("distinct_values", distinct),
             ("last_refresh", latest.map(|s| ts(s.snapshot_at))),
-            ("created_at", Some(ts(tag.created_at))),
-            ("updated_at", Some(ts(tag.updated_at))),
         ];
         table(&["property", "value"], rows.into_iter().map(|(k, v)| vec![Cell::from(k), Cell::from(v)]).collect())
     }
