@@ -131,6 +131,9 @@ impl Engine {
         };
         // Recording the attempt must not hide the refresh's own error.
         let recorded = store::append_snapshot(&self.warehouse, &record).await;
+        if result.is_err() {
+            self.register_system_tables().await?;
+        }
         let rows = result?;
         recorded?;
         catalog.snapshots.push(record.clone());
