@@ -1,0 +1,52 @@
+//! `tagfusion demo`: deterministic data, the retail template end to end, and tag values that
+//! agree with plain SQL over the generated Parquet files.
+
+use super::Sandbox;
+
+#[test]
+fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
+    let s = Sandbox::new();
+    let out = s.ok(&["--format", "table", "demo", "--customers", "400"]);
+    assert!(out.contains("Generated 400 customers"), "{out}");
+    assert!(out.contains("Tags by kind and category"), "{out}");
+    assert!(out.contains("Example profiles"), "{out}");
+    assert!(out.contains("| C000001 "), "{out}");
+
+    // At least 15 tags, all four kinds, categories two levels deep.
+    let kinds = s.ok(&["run", "-c", "SELECT kind, count(*) AS n FROM tagfusion.tags GROUP BY kind ORDER BY kind"]);
+    let kinds: Vec<&str> = kinds.lines().skip(1).map(|l| l.split(',').next().unwrap_or("")).collect();
+    assert_eq!(kinds, vec!["attribute", "model", "rule", "statistic"]);
+    let counts = s.ok(&[
+        "run",
+        "-c",
+        "SELECT count(*) >= 15 AS enough, bool_and(category LIKE '%/%') AS two_levels FROM tagfusion.tags",
+    ]);
+    assert_eq!(counts, "enough,two_levels\ntrue,true\n");
+
+    // Independent computation over the generated orders, as of the demo's refresh time.
+    let check = s.ok(&[
+        "run",
+        "-c",
+        "WITH o AS (SELECT customer_id, count(*) AS n30 FROM orders
+                    WHERE ts > TIMESTAMP '2026-06-01 00:00:00' AND ts <= TIMESTAMP '2026-07-01 00:00:00'
+                    GROUP BY customer_id),
+              y AS (SELECT customer_id, round(sum(amount), 2) AS spend, count(DISTINCT category) AS cats
+                    FROM orders WHERE ts > TIMESTAMP '2025-07-01 00:00:00' AND ts <= TIMESTAMP '2026-07-01 00:00:00'
+                    GROUP BY customer_id)
+         SELECT count(*) AS customers,
+                sum(CASE WHEN p.orders_30d = coalesce(o.n30, 0) THEN 1 ELSE 0 END) AS orders_ok,
+                sum(CASE WHEN abs(p.spend_365d - coalesce(y.spend, 0)) < 0.005 THEN 1 ELSE 0 END) AS spend_ok,
+                sum(CASE WHEN p.distinct_categories_365d = coalesce(y.cats, 0) THEN 1 ELSE 0 END) AS cats_ok,
+                sum(CASE WHEN p.important_customer = (coalesce(p.orders_180d, 0) >= 3 OR p.spend_365d >= 5000) THEN 1 ELSE 0 END) AS rule_ok
+         FROM customer.profile p LEFT JOIN o USING (customer_id) LEFT JOIN y USING (customer_id)",
+    ]);
+    assert_eq!(check, "customers,orders_ok,spend_ok,cats_ok,rule_ok\n400,400,400,400,400\n");
+    let busy = s.ok(&["run", "-c", "SELECT count(*) > 0 AS some FROM customer.profile WHERE orders_30d > 0"]);
+    assert_eq!(busy, "some\ntrue\n");
+
+    // Deterministic: a second run in another warehouse gives the same profile.
+    let first = s.ok(&["run", "-c", "SELECT * FROM customer.profile ORDER BY customer_id"]);
+    let other = Sandbox::new();
+    other.ok(&["demo", "--customers", "400"]);
+    assert_eq!(other.ok(&["run", "-c", "SELECT * FROM customer.profile ORDER BY customer_id"]), first);
+}

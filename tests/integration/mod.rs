@@ -1,0 +1,105 @@
+mod cli;
+mod demo;
+mod warehouse;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A temporary directory with a warehouse inside, and helpers to run the binary against it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn warehouse(&self) -> PathBuf {
+        self.dir.path().join("wh")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+
+    /// `tagfusion --warehouse <wh> ARGS…` with the fixture directory as `$DATA`.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tagfusion"));
+        c.arg("--warehouse").arg(self.warehouse()).args(args).current_dir(self.dir.path());
+        c.env_remove("TAGFUSION_WAREHOUSE");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().expect("run tagfusion")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tagfusion {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs with `stdin` as standard input.
+    pub fn with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tagfusion");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+}
+
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// The fixture tables of tests/data, as SQL.
+pub fn setup_sql() -> String {
+    std::fs::read_to_string(data_dir().join("setup.sql"))
+        .expect("setup.sql")
+        .replace("$DATA", &data_dir().display().to_string())
+}
+
+/// The fixture entity with a few tags of every kind.
+pub fn tags_sql() -> &'static str {
+    "CREATE ENTITY customer KEY customer_id FROM customers;
+     CREATE TAG customer.gender CATEGORY '基础属性/人口' AS CASE sex WHEN 'F' THEN '女' ELSE '男' END;
+     CREATE TAG customer.orders_30d CATEGORY '行为/购买' DEFAULT 0
+       AS (SELECT customer_id, count(*) FROM orders WHERE ts > as_of() - INTERVAL '30 days' AND ts <= as_of() GROUP BY customer_id);
+     CREATE TAG customer.spend_30d CATEGORY '行为/购买'
+       AS (SELECT customer_id, sum(amount) FROM orders WHERE ts > as_of() - INTERVAL '30 days' AND ts <= as_of() GROUP BY customer_id);
+     CREATE TAG customer.important CATEGORY '价值' AS orders_30d >= 2 OR spend_30d >= 75;
+     CREATE TAG customer.spend_rank KIND model AS rank() OVER (ORDER BY spend_30d DESC NULLS LAST);"
+}
+
+/// Python with the `deltalake` package: `TAGFUSION_PYTHON`, else `.venv/bin/python` in the
+/// checkout (the test command creates it). Missing is a failure, not a skip.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("TAGFUSION_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with deltalake: run `bash scripts/test.sh` (it creates .venv) or set TAGFUSION_PYTHON"
+    );
+    venv
+}
