@@ -33,6 +33,27 @@ pub struct GlobalOptions {
     /// Output format [default: table on a terminal, csv otherwise]
     #[arg(long, global = true, value_enum)]
     pub format: Option<Format>,
+    /// Memory for query execution (e.g. 4G, 512M); beyond it, work spills to disk
+    #[arg(long, global = true, env = "TAGFUSION_MEMORY_LIMIT", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+}
+
+/// `4G`, `512M`, `64K` or plain bytes.
+fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim().to_uppercase();
+    let t = t.strip_suffix('B').unwrap_or(&t);
+    let (number, unit) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1usize << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("'{text}' is not a size; write e.g. 4G or 512M"))?;
+    if value <= 0.0 {
+        return Err(format!("'{text}' is not a positive size"));
+    }
+    Ok((value * unit as f64) as usize)
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +88,7 @@ impl GlobalOptions {
     pub async fn open_engine(&self) -> Result<Arc<Engine>> {
         let mut options = EngineOptions::new(&self.warehouse);
         options.progress = std::io::stderr().is_terminal();
+        options.memory_limit = self.memory_limit;
         Engine::open(options).await
     }
 }
@@ -165,4 +187,15 @@ pub async fn run(global: &GlobalOptions, scripts: Vec<Script>) -> std::result::R
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(super::parse_size("4G"), Ok(4 << 30));
+        assert_eq!(super::parse_size("512mb"), Ok(512 << 20));
+        assert_eq!(super::parse_size("1.5K"), Ok(1536));
+        assert!(super::parse_size("lots").is_err());
+    }
 }

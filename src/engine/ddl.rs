@@ -63,12 +63,11 @@ impl Engine {
         let schema = self.source_schema(&c.source).await?;
         let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         if !columns.contains(&c.key.as_str()) {
-            let Error::Unknown { name, suggestion, .. } =
-                Error::unknown("key column", &c.key, columns.iter().copied())
-            else {
-                unreachable!()
-            };
-            return Err(Error::Unknown { what: "key column", name: format!("{name}' in the source of entity '{}", c.name), suggestion });
+            return Err(Error::Unknown {
+                what: "key column",
+                name: format!("{}' in the source of entity '{}", c.key, c.name),
+                suggestion: crate::error::closest(&c.key, columns.iter().copied()),
+            });
         }
         for tag in catalog.tags_of(&c.name) {
             if columns.iter().any(|col| col.eq_ignore_ascii_case(&tag.name)) {
@@ -93,7 +92,18 @@ impl Engine {
             created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
             updated_at: now,
         };
-        catalog.entities.insert(c.name.clone(), def);
+        catalog.entities.insert(c.name.clone(), def.clone());
+        // A replaced source must still serve every tag defined on it.
+        for tag in catalog.tags_of(&c.name) {
+            self.check_tag(&catalog, &def, &schema, tag).await.map_err(|e| {
+                Error::invalid(format!(
+                    "the new definition of entity {} breaks tag {}: {}; change or drop the tag first",
+                    c.name,
+                    tag.qualified(),
+                    e.root()
+                ))
+            })?;
+        }
         store::save_entities(&self.warehouse, &catalog).await?;
         self.commit_catalog(catalog, Some(&c.name)).await?;
         Ok(Output::empty())

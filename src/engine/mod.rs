@@ -14,6 +14,7 @@ pub use output::Output;
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use tokio::sync::{Mutex, RwLock};
@@ -30,11 +31,14 @@ pub struct EngineOptions {
     pub warehouse: String,
     /// Show progress bars for long work (refresh); front ends set this on a terminal.
     pub progress: bool,
+    /// Memory for query execution in bytes; past it, sorts, joins and aggregations spill to
+    /// disk. `None` leaves memory unbounded (DataFusion's default).
+    pub memory_limit: Option<usize>,
 }
 
 impl EngineOptions {
     pub fn new(warehouse: impl Into<String>) -> Self {
-        Self { warehouse: warehouse.into(), progress: false }
+        Self { warehouse: warehouse.into(), progress: false, memory_limit: None }
     }
 }
 
@@ -51,14 +55,24 @@ impl Engine {
     /// Opens the warehouse (creating it if needed) and restores its catalog and tables.
     pub async fn open(options: EngineOptions) -> Result<Arc<Self>> {
         let warehouse = Warehouse::open(&options.warehouse)?;
-        let config = tagfusion_udfs::with_config(
+        let mut config = tagfusion_udfs::with_config(
             SessionConfig::new()
                 .with_information_schema(true)
                 .with_create_default_catalog_and_schema(true),
         );
+        // Read Parquet strings as plain Utf8, not Utf8View: a profile joins a dozen tag results
+        // onto the source rows, and view arrays carried through those joins made writing the
+        // snapshot ~80x slower and ~25x larger in memory (docs/benchmarks.md).
+        config.options_mut().execution.parquet.schema_force_view_types = false;
         // Delta's planner wraps the default one: it adds the nodes delta-rs writes with.
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            // A greedy pool: the fair spill pool starves the running operator (apache/datafusion#22036).
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
         let state = SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_query_planner(DeltaPlanner::new())
             .build();

@@ -262,14 +262,21 @@ impl Engine {
     async fn compute_statistic(&self, rctx: &SessionContext, scratch: &mut Scratch<'_>, tag: &TagDef) -> Result<String> {
         let fail = |e: Error| Error::invalid(format!("tag {} failed: {e}", tag.qualified()));
         let df = rctx.sql(&format!("SELECT * FROM ({}) AS __tf_q", tag.definition)).await.map_err(|e| fail(e.into()))?;
+        let key_type = delta_compatible(df.schema().field(0).data_type());
+        let value_type = delta_compatible(df.schema().field(1).data_type());
         let batches = df.collect().await.map_err(|e| fail(e.into()))?;
+        // Key and value in warehouse types (plain Utf8 rather than views, see Engine::open).
         let schema = Arc::new(Schema::new(vec![
-            Field::new(KEY_COLUMN, batches.first().map(|b| b.schema().field(0).data_type().clone()).unwrap_or(datafusion::arrow::datatypes::DataType::Utf8), true),
-            Field::new(VALUE_COLUMN, batches.first().map(|b| b.schema().field(1).data_type().clone()).unwrap_or(datafusion::arrow::datatypes::DataType::Null), true),
+            Field::new(KEY_COLUMN, key_type, true),
+            Field::new(VALUE_COLUMN, value_type, true),
         ]));
         let batches: Vec<RecordBatch> = batches
             .into_iter()
-            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+            .map(|b| {
+                let key = datafusion::arrow::compute::cast(b.column(0), schema.field(0).data_type())?;
+                let value = datafusion::arrow::compute::cast(b.column(1), schema.field(1).data_type())?;
+                RecordBatch::try_new(schema.clone(), vec![key, value])
+            })
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| fail(datafusion::error::DataFusionError::from(e).into()))?;
         let name = scratch.register(schema, batches)?;
@@ -309,3 +316,4 @@ impl Engine {
         bar
     }
 }
+

@@ -22,7 +22,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use deltalake::DeltaTable;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::operations::write::SchemaMode;
+use deltalake::operations::write::{SchemaMode, WriteBuilder};
 use deltalake::protocol::SaveMode;
 use url::Url;
 
@@ -41,6 +41,16 @@ pub enum WriteMode {
     Overwrite,
     /// Replace the rows matching a predicate, in the same commit as the new rows.
     Replace(Expr),
+}
+
+impl WriteMode {
+    fn apply(self, builder: WriteBuilder) -> WriteBuilder {
+        match self {
+            WriteMode::Append => builder.with_save_mode(SaveMode::Append),
+            WriteMode::Overwrite => builder.with_save_mode(SaveMode::Overwrite),
+            WriteMode::Replace(p) => builder.with_save_mode(SaveMode::Overwrite).with_replace_where(p),
+        }
+    }
 }
 
 impl Warehouse {
@@ -143,13 +153,7 @@ impl Warehouse {
     ) -> Result<DeltaTable> {
         let table = self.ensure_table(relative, schema).await?;
         let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema.clone())] } else { batches };
-        let builder = table.write(batches);
-        let builder = match mode {
-            WriteMode::Append => builder.with_save_mode(SaveMode::Append),
-            WriteMode::Overwrite => builder.with_save_mode(SaveMode::Overwrite),
-            WriteMode::Replace(p) => builder.with_save_mode(SaveMode::Overwrite).with_replace_where(p),
-        };
-        Ok(builder.await?)
+        Ok(mode.apply(table.write(batches)).await?)
     }
 
     /// Runs `plan` and writes its rows in one commit; new columns are added to the table.
@@ -168,12 +172,7 @@ impl Warehouse {
             .with_input_plan(plan)
             .with_session_state(Arc::new(state.clone()))
             .with_schema_mode(SchemaMode::Merge);
-        let builder = match mode {
-            WriteMode::Append => builder.with_save_mode(SaveMode::Append),
-            WriteMode::Overwrite => builder.with_save_mode(SaveMode::Overwrite),
-            WriteMode::Replace(p) => builder.with_save_mode(SaveMode::Overwrite).with_replace_where(p),
-        };
-        Ok(builder.await?)
+        Ok(mode.apply(builder).await?)
     }
 
     /// Removes everything under `relative` (a dropped entity's profile).

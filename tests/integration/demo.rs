@@ -44,9 +44,10 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
     let busy = s.ok(&["run", "-c", "SELECT count(*) > 0 AS some FROM customer.profile WHERE orders_30d > 0"]);
     assert_eq!(busy, "some\ntrue\n");
 
-    // Deterministic: a second run in another warehouse gives the same profile.
+    // Deterministic: a second run in another warehouse gives the same profile — here under a
+    // memory limit, with the template's count(DISTINCT …) tags each in its own grouped query.
     let first = s.ok(&["run", "-c", "SELECT * FROM customer.profile ORDER BY customer_id"]);
     let other = Sandbox::new();
-    other.ok(&["demo", "--customers", "400"]);
+    other.ok(&["--memory-limit", "64M", "demo", "--customers", "400"]);
     assert_eq!(other.ok(&["run", "-c", "SELECT * FROM customer.profile ORDER BY customer_id"]), first);
 }

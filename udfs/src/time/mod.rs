@@ -6,3 +6,6 @@ mod days;
 
 pub use as_of::{AsOf, as_of_nanos, parse_as_of};
 pub use days::{DaysBetween, DaysSince};
+
+#[cfg(test)]
+mod tests;
