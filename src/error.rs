@@ -64,7 +64,8 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
 /// DataFusion prefixes its messages with the error kind ("Error during planning: …"); users
 /// want the message.
 fn clean_datafusion_message(e: &datafusion::error::DataFusionError) -> String {
-    let text = e.strip_backtrace();
+    // "Optimizer rule … failed, caused by …": the innermost cause is what the user can act on.
+    let text = e.find_root().strip_backtrace();
     let mut text = text.as_str();
     for prefix in [
         "Error during planning: ",
@@ -72,6 +73,7 @@ fn clean_datafusion_message(e: &datafusion::error::DataFusionError) -> String {
         "SQL error: ",
         "Schema error: ",
         "Arrow error: ",
+        "Parser error: ",
         "External error: ",
         "This feature is not implemented: ",
     ] {

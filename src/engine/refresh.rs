@@ -162,7 +162,15 @@ impl Engine {
 
     /// Evaluates an `AS OF` expression to a UTC time.
     async fn eval_timestamp(&self, expr: &str) -> Result<DateTime<Utc>> {
-        let batches = self.ctx.sql(&format!("SELECT CAST(({expr}) AS TIMESTAMP)")).await?.collect().await?;
+        let bad = |why: String| {
+            Error::invalid(format!(
+                "AS OF {expr} is not a timestamp ({why}); write AS OF TIMESTAMP 'YYYY-MM-DD HH:MM:SS'"
+            ))
+        };
+        let batches = match self.ctx.sql(&format!("SELECT CAST(({expr}) AS TIMESTAMP)")).await {
+            Ok(df) => df.collect().await.map_err(|e| bad(Error::from(e).to_string()))?,
+            Err(e) => return Err(bad(Error::from(e).to_string())),
+        };
         let value = batches
             .first()
             .filter(|b| b.num_rows() == 1)
@@ -170,7 +178,7 @@ impl Engine {
             .transpose()?;
         match value {
             Some(ScalarValue::TimestampNanosecond(Some(n), _)) => Ok(DateTime::from_timestamp_nanos(n)),
-            _ => Err(Error::invalid(format!("AS OF {expr} is not a timestamp; write AS OF TIMESTAMP 'YYYY-MM-DD HH:MM:SS'"))),
+            _ => Err(bad("it is NULL or not a single value".to_string())),
         }
     }
 

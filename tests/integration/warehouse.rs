@@ -9,7 +9,7 @@ use super::{Sandbox, python, setup_sql, tags_sql};
 /// table order, timestamps as epoch seconds.
 fn read_with_python(table: &std::path::Path, columns: &[&str], order_by: &str) -> Vec<serde_json::Value> {
     let script = r#"
-import json, sys, datetime
+import json, os, sys, datetime
 from deltalake import DeltaTable
 path, columns, order_by = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
 rows = DeltaTable(path).to_pyarrow_table(columns=columns).to_pylist()
@@ -21,6 +21,10 @@ rows = [{c: plain(r[c]) for c in columns} for r in rows]
 rows.sort(key=lambda r: tuple(str(r[k]) for k in order_by.split(",")))
 for r in rows:
     print(json.dumps(r, ensure_ascii=False))
+sys.stdout.flush()
+# Skip interpreter teardown: deltalake's runtime threads can abort it ("terminate called
+# without an active exception") after all the work is done.
+os._exit(0)
 "#;
     let out = Command::new(python())
         .args(["-c", script, table.to_str().unwrap(), &columns.join(","), order_by])
