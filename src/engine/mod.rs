@@ -60,16 +60,18 @@ impl Engine {
                 .with_information_schema(true)
                 .with_create_default_catalog_and_schema(true),
         );
-        // Read Parquet strings as plain Utf8, not Utf8View: a profile joins a dozen tag results
-        // onto the source rows, and view arrays carried through those joins made writing the
-        // snapshot ~80x slower and ~25x larger in memory (docs/benchmarks.md).
+        // Strings are plain Utf8, not Utf8View (Parquet reads and VARCHAR in SQL): a profile
+        // joins a dozen tag results onto the source rows, and view arrays carried through those
+        // joins made writing the snapshot ~30x slower and ~35x larger in memory
+        // (docs/benchmarks.md).
         config.options_mut().execution.parquet.schema_force_view_types = false;
-        // Delta's planner wraps the default one: it adds the nodes delta-rs writes with.
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
             // A greedy pool: the fair spill pool starves the running operator (apache/datafusion#22036).
             runtime = runtime.with_memory_limit(limit, 1.0);
         }
+        // Delta's planner wraps the default one: it adds the nodes delta-rs writes with.
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)

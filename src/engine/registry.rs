@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::common::ScalarValue;
-use datafusion::prelude::{ident, lit};
+use datafusion::prelude::{cast, ident, lit};
+
+use super::ddl::parse_type;
+use crate::warehouse::delta_compatible;
 
 use super::Engine;
 use crate::catalog::{Catalog, store};
@@ -81,10 +84,15 @@ impl Engine {
         let history_schema = provider.schema();
         replace_table(&schema, "profile_history", provider.clone())?;
 
-        let mut columns = vec![ident(&def.key)];
+        // Columns in the types the catalog records (delta-rs reads strings as views; a profile
+        // column has exactly the tag's value_type).
+        let mut columns = Vec::new();
+        if let Ok(key) = history_schema.field_with_name(&def.key) {
+            columns.push(cast(ident(&def.key), delta_compatible(key.data_type())).alias(&def.key));
+        }
         for tag in catalog.tags_of(entity).iter().filter(|t| t.is_active()) {
             if history_schema.field_with_name(&tag.name).is_ok() {
-                columns.push(ident(&tag.name));
+                columns.push(cast(ident(&tag.name), parse_type(&tag.value_type)?).alias(&tag.name));
             }
         }
         let profile = self
