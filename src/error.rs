@@ -24,7 +24,11 @@ pub enum Error {
 
     /// A name that does not exist, with the closest existing name when there is one.
     #[error("unknown {what} '{name}'{}", did_you_mean(.suggestion))]
-    Unknown { what: &'static str, name: String, suggestion: Option<String> },
+    Unknown {
+        what: &'static str,
+        name: String,
+        suggestion: Option<String>,
+    },
 
     /// A definition or statement that is well-formed but not allowed.
     #[error("{0}")]
@@ -39,11 +43,17 @@ pub enum Error {
     Delta(#[from] deltalake::DeltaTableError),
 
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 
     /// An error that happened while running one statement of a script, with where it started.
     #[error("{source}")]
-    At { location: Location, source: Box<Error> },
+    At {
+        location: Location,
+        source: Box<Error>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -95,11 +105,18 @@ impl Error {
         name: &str,
         candidates: impl IntoIterator<Item = &'a str>,
     ) -> Self {
-        Error::Unknown { what, name: name.to_string(), suggestion: closest(name, candidates) }
+        Error::Unknown {
+            what,
+            name: name.to_string(),
+            suggestion: closest(name, candidates),
+        }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// Attaches the location of the statement this error happened in, keeping a more precise
@@ -107,7 +124,10 @@ impl Error {
     pub fn at(self, location: Location) -> Self {
         match self {
             Error::At { .. } | Error::Parse { .. } => self,
-            other => Error::At { location, source: Box::new(other) },
+            other => Error::At {
+                location,
+                source: Box::new(other),
+            },
         }
     }
 
@@ -145,13 +165,19 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(closest("ordrs_30d", ["orders_30d", "gender"]), Some("orders_30d".into()));
+        assert_eq!(
+            closest("ordrs_30d", ["orders_30d", "gender"]),
+            Some("orders_30d".into())
+        );
         assert_eq!(closest("zzz", ["orders_30d", "gender"]), None);
     }
 
     #[test]
     fn unknown_message_says_did_you_mean() {
         let e = Error::unknown("tag", "customer.gendr", ["customer.gender"]);
-        assert_eq!(e.to_string(), "unknown tag 'customer.gendr'; did you mean 'customer.gender'?");
+        assert_eq!(
+            e.to_string(),
+            "unknown tag 'customer.gendr'; did you mean 'customer.gender'?"
+        );
     }
 }

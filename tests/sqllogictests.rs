@@ -27,7 +27,9 @@ impl std::error::Error for DbError {}
 fn column_type(t: &DataType) -> DefaultColumnType {
     if t.is_integer() {
         DefaultColumnType::Integer
-    } else if t.is_floating() || matches!(t, DataType::Decimal128(_, _) | DataType::Decimal256(_, _)) {
+    } else if t.is_floating()
+        || matches!(t, DataType::Decimal128(_, _) | DataType::Decimal256(_, _))
+    {
         DefaultColumnType::FloatingPoint
     } else {
         DefaultColumnType::Text
@@ -66,13 +68,21 @@ impl AsyncDB for TagFusionDb {
                             .iter()
                             .map(|f| {
                                 let v = f.value(row).to_string();
-                                if v.is_empty() { "(empty)".to_string() } else { v }
+                                if v.is_empty() {
+                                    "(empty)".to_string()
+                                } else {
+                                    v
+                                }
                             })
                             .collect(),
                     );
                 }
             }
-            let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
+            let types = schema
+                .fields()
+                .iter()
+                .map(|f| column_type(f.data_type()))
+                .collect();
             last = DBOutput::Rows { types, rows };
         }
         Ok(last)
@@ -110,14 +120,19 @@ async fn main() {
         let mut runner = sqllogictest::Runner::new(move || {
             let wh = wh.clone();
             async move {
-                let engine = Engine::open(EngineOptions::new(wh)).await.map_err(|e| DbError(e.to_string()))?;
+                let engine = Engine::open(EngineOptions::new(wh))
+                    .await
+                    .map_err(|e| DbError(e.to_string()))?;
                 Ok(TagFusionDb { engine })
             }
         });
         runner.set_var("DATA".into(), data.display().to_string());
         runner.set_var("WAREHOUSE".into(), warehouse);
         runner.with_column_validator(|_, _| true);
-        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         match runner.run_file_async(&file).await {
             Ok(()) => {
                 println!("test slt::{name} ... ok");

@@ -68,7 +68,10 @@ pub struct TagDef {
 
 impl TagDef {
     pub fn qualified(&self) -> QualifiedName {
-        QualifiedName { entity: self.entity.clone(), name: self.name.clone() }
+        QualifiedName {
+            entity: self.entity.clone(),
+            name: self.name.clone(),
+        }
     }
     pub fn body(&self) -> Body {
         if self.definition_kind == "query" {
@@ -136,21 +139,29 @@ impl Catalog {
     }
 
     pub fn find_tag(&self, name: &QualifiedName) -> Option<&TagDef> {
-        self.tags_of(&name.entity).iter().find(|t| t.name == name.name)
+        self.tags_of(&name.entity)
+            .iter()
+            .find(|t| t.name == name.name)
     }
 
     pub fn tag(&self, name: &QualifiedName) -> Result<&TagDef> {
         self.entity(&name.entity)?;
         self.find_tag(name).ok_or_else(|| {
-            let names: Vec<String> =
-                self.tags_of(&name.entity).iter().map(|t| format!("{}.{}", t.entity, t.name)).collect();
+            let names: Vec<String> = self
+                .tags_of(&name.entity)
+                .iter()
+                .map(|t| format!("{}.{}", t.entity, t.name))
+                .collect();
             Error::unknown("tag", &name.to_string(), names.iter().map(String::as_str))
         })
     }
 
     /// Tags of `entity` that use `tag` directly.
     pub fn used_by(&self, entity: &str, tag: &str) -> Vec<&TagDef> {
-        self.tags_of(entity).iter().filter(|t| t.depends_on.iter().any(|d| d == tag)).collect()
+        self.tags_of(entity)
+            .iter()
+            .filter(|t| t.depends_on.iter().any(|d| d == tag))
+            .collect()
     }
 
     /// `tag` and every tag that depends on it, transitively.
@@ -176,6 +187,10 @@ impl Catalog {
     }
 
     pub fn next_position(&self, entity: &str) -> i64 {
-        self.tags_of(entity).iter().map(|t| t.position + 1).max().unwrap_or(0)
+        self.tags_of(entity)
+            .iter()
+            .map(|t| t.position + 1)
+            .max()
+            .unwrap_or(0)
     }
 }

@@ -67,7 +67,11 @@ pub static TAGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 pub static SOURCES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![utf8("name", false), utf8("sql", false), ts("created_at")]))
+    Arc::new(Schema::new(vec![
+        utf8("name", false),
+        utf8("sql", false),
+        ts("created_at"),
+    ]))
 });
 
 pub static SNAPSHOTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -101,7 +105,9 @@ pub fn to_batch<T: Serialize>(schema: &SchemaRef, rows: &[T]) -> Result<RecordBa
     let mut decoder = ReaderBuilder::new(schema.clone())
         .build_decoder()
         .map_err(datafusion::error::DataFusionError::from)?;
-    decoder.serialize(rows).map_err(datafusion::error::DataFusionError::from)?;
+    decoder
+        .serialize(rows)
+        .map_err(datafusion::error::DataFusionError::from)?;
     decoder
         .flush()
         .map_err(datafusion::error::DataFusionError::from)?
@@ -111,8 +117,12 @@ pub fn to_batch<T: Serialize>(schema: &SchemaRef, rows: &[T]) -> Result<RecordBa
 pub fn from_batches<T: DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T>> {
     let mut writer = ArrayWriter::new(Vec::new());
     let refs: Vec<&RecordBatch> = batches.iter().collect();
-    writer.write_batches(&refs).map_err(datafusion::error::DataFusionError::from)?;
-    writer.finish().map_err(datafusion::error::DataFusionError::from)?;
+    writer
+        .write_batches(&refs)
+        .map_err(datafusion::error::DataFusionError::from)?;
+    writer
+        .finish()
+        .map_err(datafusion::error::DataFusionError::from)?;
     let bytes = writer.into_inner();
     if bytes.is_empty() {
         return Ok(Vec::new());
@@ -126,7 +136,9 @@ async fn read_rows<T: DeserializeOwned>(
     ctx: &SessionContext,
     relative: &str,
 ) -> Result<Vec<T>> {
-    let Some(table) = warehouse.table(relative).await? else { return Ok(Vec::new()) };
+    let Some(table) = warehouse.table(relative).await? else {
+        return Ok(Vec::new());
+    };
     let provider = warehouse.provider(&table).await?;
     let batches = ctx.read_table(provider)?.collect().await?;
     from_batches(&batches)
@@ -149,8 +161,15 @@ pub async fn load(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Catalog
         snapshots,
         ..Default::default()
     };
-    for tag in tags.into_iter().filter(|t| catalog.entities.contains_key(&t.entity)) {
-        catalog.tags.entry(tag.entity.clone()).or_default().push(tag);
+    for tag in tags
+        .into_iter()
+        .filter(|t| catalog.entities.contains_key(&t.entity))
+    {
+        catalog
+            .tags
+            .entry(tag.entity.clone())
+            .or_default()
+            .push(tag);
     }
     Ok(catalog)
 }
@@ -159,7 +178,12 @@ pub async fn load(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Catalog
 pub async fn save_tags(warehouse: &Warehouse, catalog: &Catalog) -> Result<()> {
     let tags: Vec<&TagDef> = catalog.tags.values().flatten().collect();
     warehouse
-        .write_batches(TAGS, &TAGS_SCHEMA, vec![to_batch(&TAGS_SCHEMA, &tags)?], WriteMode::Overwrite)
+        .write_batches(
+            TAGS,
+            &TAGS_SCHEMA,
+            vec![to_batch(&TAGS_SCHEMA, &tags)?],
+            WriteMode::Overwrite,
+        )
         .await?;
     Ok(())
 }

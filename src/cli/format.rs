@@ -34,7 +34,9 @@ pub async fn print_output(mut output: Output, format: Format, out: &mut impl Wri
     let schema = output.schema.clone();
     match format {
         Format::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
             let mut wrote = false;
             while let Some(batch) = output.stream.next().await {
                 writer.write(&batch?)?;
@@ -59,7 +61,8 @@ pub async fn print_output(mut output: Output, format: Format, out: &mut impl Wri
             }
             writer.finish()?;
             let bytes = writer.into_inner();
-            out.write_all(if bytes.is_empty() { b"[]" } else { &bytes }).map_err(write_err)?;
+            out.write_all(if bytes.is_empty() { b"[]" } else { &bytes })
+                .map_err(write_err)?;
             out.write_all(b"\n").map_err(write_err)?;
         }
         Format::Table => {

@@ -17,7 +17,11 @@ use crate::engine::{Engine, EngineOptions};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Parser)]
-#[command(name = "tagfusion", version, about = "Customer profiling (客户画像) in SQL: tags, segments and personas on Apache DataFusion")]
+#[command(
+    name = "tagfusion",
+    version,
+    about = "Customer profiling (客户画像) in SQL: tags, segments and personas on Apache DataFusion"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOptions,
@@ -28,7 +32,12 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOptions {
     /// Warehouse directory (Delta tables of catalog and profiles)
-    #[arg(long, global = true, env = "TAGFUSION_WAREHOUSE", default_value = "./tagfusion-warehouse")]
+    #[arg(
+        long,
+        global = true,
+        env = "TAGFUSION_WAREHOUSE",
+        default_value = "./tagfusion-warehouse"
+    )]
     pub warehouse: String,
     /// Output format [default: table on a terminal, csv otherwise]
     #[arg(long, global = true, value_enum)]
@@ -49,7 +58,10 @@ fn parse_size(text: &str) -> std::result::Result<usize, String> {
         Some('T') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let value: f64 = number.trim().parse().map_err(|_| format!("'{text}' is not a size; write e.g. 4G or 512M"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size; write e.g. 4G or 512M"))?;
     if value <= 0.0 {
         return Err(format!("'{text}' is not a positive size"));
     }
@@ -82,7 +94,11 @@ pub struct Script {
 
 impl GlobalOptions {
     pub fn format(&self) -> Format {
-        self.format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Csv })
+        self.format.unwrap_or(if std::io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Csv
+        })
     }
 
     pub async fn open_engine(&self) -> Result<Arc<Engine>> {
@@ -102,15 +118,18 @@ pub async fn main() -> i32 {
     };
     let result = match &cli.command {
         Some(Command::Run { .. }) => {
-            let sub = matches.subcommand_matches("run").cloned().unwrap_or_default();
+            let sub = matches
+                .subcommand_matches("run")
+                .cloned()
+                .unwrap_or_default();
             match scripts_in_order(&sub) {
                 Ok(scripts) => run(&cli.global, scripts).await,
                 Err(e) => Err((e, None)),
             }
         }
-        Some(Command::Demo { customers }) => {
-            crate::demo::run(&cli.global, *customers).await.map_err(|e| (e, None))
-        }
+        Some(Command::Demo { customers }) => crate::demo::run(&cli.global, *customers)
+            .await
+            .map_err(|e| (e, None)),
         None => {
             if std::io::stdin().is_terminal() {
                 eprintln!(
@@ -136,8 +155,13 @@ pub async fn main() -> i32 {
 
 fn read_stdin() -> Result<Script> {
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| Error::io("cannot read standard input", e))?;
-    Ok(Script { name: "<stdin>".into(), text })
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io("cannot read standard input", e))?;
+    Ok(Script {
+        name: "<stdin>".into(),
+        text,
+    })
 }
 
 /// Files and `-c` statements in the order they were given on the command line.
@@ -150,14 +174,25 @@ fn scripts_in_order(m: &ArgMatches) -> Result<Vec<Script>> {
             } else {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-                Script { name: path.display().to_string(), text }
+                Script {
+                    name: path.display().to_string(),
+                    text,
+                }
             };
             items.push((index, script));
         }
     }
-    if let (Some(values), Some(indices)) = (m.get_many::<String>("commands"), m.indices_of("commands")) {
+    if let (Some(values), Some(indices)) =
+        (m.get_many::<String>("commands"), m.indices_of("commands"))
+    {
         for (n, (text, index)) in values.zip(indices).enumerate() {
-            items.push((index, Script { name: format!("-c#{}", n + 1), text: text.clone() }));
+            items.push((
+                index,
+                Script {
+                    name: format!("-c#{}", n + 1),
+                    text: text.clone(),
+                },
+            ));
         }
     }
     items.sort_by_key(|(i, _)| *i);
@@ -166,7 +201,10 @@ fn scripts_in_order(m: &ArgMatches) -> Result<Vec<Script>> {
 
 /// Runs scripts in order: each is parsed whole before any of it runs, so a syntax error runs
 /// nothing of that script.
-pub async fn run(global: &GlobalOptions, scripts: Vec<Script>) -> std::result::Result<(), (Error, Option<Script>)> {
+pub async fn run(
+    global: &GlobalOptions,
+    scripts: Vec<Script>,
+) -> std::result::Result<(), (Error, Option<Script>)> {
     let engine = global.open_engine().await.map_err(|e| (e, None))?;
     let format = global.format();
     let mut stdout = std::io::stdout().lock();

@@ -8,16 +8,29 @@ pub fn render_error(e: &Error, script: Option<&Script>) -> String {
     let (Some(script), Some(at)) = (script, e.location()) else {
         return format!("error: {message}\n");
     };
-    let mut out = format!("error: {}:{}:{}: {message}\n", script.name, at.line, at.column);
+    let mut out = format!(
+        "error: {}:{}:{}: {message}\n",
+        script.name, at.line, at.column
+    );
     if let Some(line) = script.text.lines().nth(at.line.saturating_sub(1) as usize) {
         let number = at.line.to_string();
         let pad = " ".repeat(number.len());
         let caret_at: String = line
             .chars()
             .take(at.column.saturating_sub(1) as usize)
-            .map(|c| if c == '\t' { '\t' } else if is_wide(c) { '\u{3000}' } else { ' ' })
+            .map(|c| {
+                if c == '\t' {
+                    '\t'
+                } else if is_wide(c) {
+                    '\u{3000}'
+                } else {
+                    ' '
+                }
+            })
             .collect();
-        out.push_str(&format!("{pad} |\n{number} | {line}\n{pad} | {caret_at}^\n"));
+        out.push_str(&format!(
+            "{pad} |\n{number} | {line}\n{pad} | {caret_at}^\n"
+        ));
     }
     out
 }
@@ -34,8 +47,14 @@ mod tests {
 
     #[test]
     fn caret_sits_under_the_column() {
-        let script = Script { name: "a.sql".into(), text: "SELECT 1;\nSELEC 2;".into() };
-        let e = Error::Parse { message: "Expected: an SQL statement".into(), location: Location { line: 2, column: 1 } };
+        let script = Script {
+            name: "a.sql".into(),
+            text: "SELECT 1;\nSELEC 2;".into(),
+        };
+        let e = Error::Parse {
+            message: "Expected: an SQL statement".into(),
+            location: Location { line: 2, column: 1 },
+        };
         assert_eq!(
             render_error(&e, Some(&script)),
             "error: a.sql:2:1: Expected: an SQL statement\n  |\n2 | SELEC 2;\n  | ^\n"

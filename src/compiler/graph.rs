@@ -32,10 +32,10 @@ pub fn find_cycle(deps: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
         marks.insert(node.to_string(), Mark::Visiting);
         path.push(node.to_string());
         for next in deps.get(node).into_iter().flatten() {
-            if deps.contains_key(next) {
-                if let Some(c) = visit(next, deps, marks, path) {
-                    return Some(c);
-                }
+            if deps.contains_key(next)
+                && let Some(c) = visit(next, deps, marks, path)
+            {
+                return Some(c);
             }
         }
         path.pop();
@@ -57,8 +57,10 @@ pub fn find_cycle(deps: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
 /// `selected` are inputs at level 0). Within a level, tags keep their catalog order.
 pub fn levels<'a>(tags: &'a [TagDef], selected: &BTreeSet<String>) -> Result<Vec<Vec<&'a TagDef>>> {
     let chosen: Vec<&TagDef> = tags.iter().filter(|t| selected.contains(&t.name)).collect();
-    let deps: BTreeMap<String, Vec<String>> =
-        chosen.iter().map(|t| (t.name.clone(), t.depends_on.clone())).collect();
+    let deps: BTreeMap<String, Vec<String>> = chosen
+        .iter()
+        .map(|t| (t.name.clone(), t.depends_on.clone()))
+        .collect();
     if let Some(cycle) = find_cycle(&deps) {
         let entity = chosen.first().map(|t| t.entity.as_str()).unwrap_or("");
         return Err(cycle_error(entity, &cycle));
@@ -72,7 +74,9 @@ pub fn levels<'a>(tags: &'a [TagDef], selected: &BTreeSet<String>) -> Result<Vec
         if let Some(l) = level.get(name) {
             return *l;
         }
-        let Some(tag) = by_name.get(name) else { return 0 };
+        let Some(tag) = by_name.get(name) else {
+            return 0;
+        };
         let l = if tag.body().is_query() {
             0
         } else {
@@ -115,14 +119,26 @@ mod tests {
     use crate::parser::Body;
 
     fn deps(pairs: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect()
     }
 
     #[test]
     fn finds_and_spells_cycles() {
-        assert_eq!(find_cycle(&deps(&[("a", &["b"]), ("b", &["a"])])), Some(vec!["a".into(), "b".into(), "a".into()]));
-        assert_eq!(find_cycle(&deps(&[("a", &["a"])])), Some(vec!["a".into(), "a".into()]));
-        assert_eq!(find_cycle(&deps(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])), None);
+        assert_eq!(
+            find_cycle(&deps(&[("a", &["b"]), ("b", &["a"])])),
+            Some(vec!["a".into(), "b".into(), "a".into()])
+        );
+        assert_eq!(
+            find_cycle(&deps(&[("a", &["a"])])),
+            Some(vec!["a".into(), "a".into()])
+        );
+        assert_eq!(
+            find_cycle(&deps(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])),
+            None
+        );
     }
 
     #[test]
@@ -136,7 +152,10 @@ mod tests {
         ];
         let all = tags.iter().map(|t| t.name.clone()).collect();
         let l = levels(&tags, &all).unwrap();
-        let names: Vec<Vec<&str>> = l.iter().map(|v| v.iter().map(|t| t.name.as_str()).collect()).collect();
+        let names: Vec<Vec<&str>> = l
+            .iter()
+            .map(|v| v.iter().map(|t| t.name.as_str()).collect())
+            .collect();
         assert_eq!(names, vec![vec!["b", "a"], vec!["c"]]);
     }
 }

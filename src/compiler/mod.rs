@@ -19,7 +19,7 @@ mod graph;
 pub use graph::{cycle_error, find_cycle, levels};
 
 use crate::catalog::TagDef;
-use crate::parser::{quote_ident, Body};
+use crate::parser::{Body, quote_ident};
 
 /// Name of the key and value columns of a materialised statistic tag result.
 pub const KEY_COLUMN: &str = "__tf_key";
@@ -29,7 +29,9 @@ pub const VALUE_COLUMN: &str = "__tf_value";
 /// For a statistic tag, `joined` is the alias of its joined result.
 pub fn tag_expression(tag: &TagDef, joined: Option<&str>) -> String {
     let value = match (tag.body(), joined) {
-        (Body::Query(_), Some(alias)) => format!("{}.{}", quote_ident(alias), quote_ident(VALUE_COLUMN)),
+        (Body::Query(_), Some(alias)) => {
+            format!("{}.{}", quote_ident(alias), quote_ident(VALUE_COLUMN))
+        }
         (Body::Query(_), None) => quote_ident(VALUE_COLUMN),
         (Body::Expression(e), _) => format!("({e})"),
     };
@@ -64,7 +66,11 @@ pub fn profile_query(
     let mut from = format!("{base} AS __tf_base");
     for (i, j) in joined.iter().enumerate() {
         let alias = format!("__tf_s{i}");
-        select.push(format!("{} AS {}", tag_expression(j.tag, Some(&alias)), quote_ident(&j.tag.name)));
+        select.push(format!(
+            "{} AS {}",
+            tag_expression(j.tag, Some(&alias)),
+            quote_ident(&j.tag.name)
+        ));
         from.push_str(&format!(
             "\n  LEFT JOIN {} AS {alias} ON __tf_base.{k} = {alias}.{}",
             quote_ident(&j.table),
@@ -77,11 +83,17 @@ pub fn profile_query(
             .iter()
             .map(|t| format!("{} AS {}", tag_expression(t, None), quote_ident(&t.name)))
             .collect();
-        sql = format!("SELECT *,\n    {}\n  FROM ({sql}) AS __tf_l{n}", columns.join(",\n    "));
+        sql = format!(
+            "SELECT *,\n    {}\n  FROM ({sql}) AS __tf_l{n}",
+            columns.join(",\n    ")
+        );
     }
     let mut columns = vec![k.clone()];
     columns.extend(output.iter().map(|c| quote_ident(c)));
-    format!("SELECT {}\nFROM ({sql}) AS __tf_profile", columns.join(", "))
+    format!(
+        "SELECT {}\nFROM ({sql}) AS __tf_profile",
+        columns.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -118,7 +130,10 @@ mod tests {
     #[test]
     fn defaults_wrap_the_value() {
         let t = tag("n", Body::Query("SELECT 1, 2".into()), Some("0"), &[]);
-        assert_eq!(tag_expression(&t, Some("s")), "coalesce(\"s\".\"__tf_value\", (0))");
+        assert_eq!(
+            tag_expression(&t, Some("s")),
+            "coalesce(\"s\".\"__tf_value\", (0))"
+        );
     }
 
     #[test]
@@ -128,11 +143,16 @@ mod tests {
         let sql = profile_query(
             "id",
             "src",
-            &[Joined { tag: &s, table: "t0".into() }],
+            &[Joined {
+                tag: &s,
+                table: "t0".into(),
+            }],
             &[vec![&r]],
             &["n".into(), "big".into()],
         );
-        assert!(sql.contains("LEFT JOIN \"t0\" AS __tf_s0 ON __tf_base.\"id\" = __tf_s0.\"__tf_key\""));
+        assert!(
+            sql.contains("LEFT JOIN \"t0\" AS __tf_s0 ON __tf_base.\"id\" = __tf_s0.\"__tf_key\"")
+        );
         assert!(sql.contains("(n > 1) AS \"big\""));
         assert!(sql.starts_with("SELECT \"id\", \"n\", \"big\""));
     }

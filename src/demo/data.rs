@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use datafusion::arrow::array::{
-    ArrayRef, Date32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, Date32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -65,20 +65,29 @@ struct ParquetSink {
 
 impl ParquetSink {
     fn create(dir: &Path, schema: SchemaRef) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join("part-0.parquet");
-        let file = File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+        let file = File::create(&path)
+            .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| Error::invalid(e.to_string()))?))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).map_err(|e| Error::invalid(e.to_string()))?,
+            ))
             .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::invalid(e.to_string()))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(props))
+            .map_err(|e| Error::invalid(e.to_string()))?;
         Ok(Self { writer })
     }
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch).map_err(|e| Error::invalid(format!("writing demo data: {e}")))
+        self.writer
+            .write(batch)
+            .map_err(|e| Error::invalid(format!("writing demo data: {e}")))
     }
     fn close(self) -> Result<()> {
-        self.writer.close().map_err(|e| Error::invalid(format!("writing demo data: {e}")))?;
+        self.writer
+            .close()
+            .map_err(|e| Error::invalid(format!("writing demo data: {e}")))?;
         Ok(())
     }
 }
@@ -143,7 +152,12 @@ pub struct Generated {
 
 /// Writes `customers/`, `stores/`, `orders/` and `app_events/` under `dir`. `tick` is called
 /// with the number of customers done.
-pub fn generate(dir: &Path, customers: usize, seed: u64, mut tick: impl FnMut(usize)) -> Result<Generated> {
+pub fn generate(
+    dir: &Path,
+    customers: usize,
+    seed: u64,
+    mut tick: impl FnMut(usize),
+) -> Result<Generated> {
     let end = data_end().and_utc().timestamp_micros();
     let start = end - DAYS * MICROS_PER_DAY;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -164,7 +178,10 @@ pub fn generate(dir: &Path, customers: usize, seed: u64, mut tick: impl FnMut(us
             let n = if c < 4 { 8 } else { 4 };
             for _ in 0..n {
                 let s = format!("S{:03}", stores.len() + 1);
-                let (la, lo) = (clat + rng.random_range(-0.08..0.08), clon + rng.random_range(-0.08..0.08));
+                let (la, lo) = (
+                    clat + rng.random_range(-0.08..0.08),
+                    clon + rng.random_range(-0.08..0.08),
+                );
                 id.append_value(&s);
                 city.append_value(*name);
                 lat.append_value(la);
@@ -216,7 +233,11 @@ pub fn generate(dir: &Path, customers: usize, seed: u64, mut tick: impl FnMut(us
 
         for i in done..done + n {
             let id = format!("C{:06}", i + 1);
-            let city = if rng.random_bool(0.55) { rng.random_range(0..4) } else { rng.random_range(0..CITIES.len()) };
+            let city = if rng.random_bool(0.55) {
+                rng.random_range(0..4)
+            } else {
+                rng.random_range(0..CITIES.len())
+            };
             let (city_name, clat, clon) = CITIES[city];
             c_id.append_value(&id);
             match rng.random_range(0..100) {
@@ -244,12 +265,17 @@ pub fn generate(dir: &Path, customers: usize, seed: u64, mut tick: impl FnMut(us
                 _ => 4,
             };
             c_level.append_value(level);
-            c_phone.append_value(format!("1{}{:09}", [3, 5, 7, 8, 9][rng.random_range(0..5)], rng.random_range(0..1_000_000_000u64)));
+            c_phone.append_value(format!(
+                "1{}{:09}",
+                [3, 5, 7, 8, 9][rng.random_range(0..5)],
+                rng.random_range(0..1_000_000_000u64)
+            ));
 
             // Activity: a yearly order rate, and a last active day (churned customers stop early).
             let first_active = signup.max(start);
             let active_until = if rng.random_bool(0.25) {
-                first_active + rng.random_range(0..=(end - first_active) / MICROS_PER_DAY) * MICROS_PER_DAY
+                first_active
+                    + rng.random_range(0..=(end - first_active) / MICROS_PER_DAY) * MICROS_PER_DAY
             } else {
                 end
             };
@@ -265,12 +291,24 @@ pub fn generate(dir: &Path, customers: usize, seed: u64, mut tick: impl FnMut(us
             let favorite = rng.random_range(0..CATEGORIES.len());
             let favorite_channel = rng.random_range(0..CHANNELS.len());
             let coupon_lover = rng.random_bool(0.3);
-            let local_stores: Vec<&String> = stores.iter().filter(|(_, c)| *c == city).map(|(s, _)| s).collect();
+            let local_stores: Vec<&String> = stores
+                .iter()
+                .filter(|(_, c)| *c == city)
+                .map(|(s, _)| s)
+                .collect();
             for _ in 0..orders {
                 let ts = first_active + rng.random_range(0..(active_until - first_active).max(1));
-                let cat = if rng.random_bool(0.5) { favorite } else { rng.random_range(0..CATEGORIES.len()) };
+                let cat = if rng.random_bool(0.5) {
+                    favorite
+                } else {
+                    rng.random_range(0..CATEGORIES.len())
+                };
                 let (cat_name, mean) = CATEGORIES[cat];
-                let channel = if rng.random_bool(0.6) { favorite_channel } else { rng.random_range(0..CHANNELS.len()) };
+                let channel = if rng.random_bool(0.6) {
+                    favorite_channel
+                } else {
+                    rng.random_range(0..CHANNELS.len())
+                };
                 let amount = (mean * rng.random_range(0.3..2.2) * 100.0).round() / 100.0;
                 let discount = if rng.random_bool(if coupon_lover { 0.7 } else { 0.15 }) {
                     (amount * rng.random_range(0.05..0.3) * 100.0).round() / 100.0
@@ -296,7 +334,8 @@ pub fn generate(dir: &Path, customers: usize, seed: u64, mut tick: impl FnMut(us
             if rng.random_bool(0.6) {
                 let sessions = poisson(&mut rng, expected * 2.5 + 2.0);
                 for _ in 0..sessions {
-                    let ts = first_active + rng.random_range(0..(active_until - first_active).max(1));
+                    let ts =
+                        first_active + rng.random_range(0..(active_until - first_active).max(1));
                     e_cust.append_value(&id);
                     e_ts.append_value(ts);
                     e_event.append_value(EVENTS[rng.random_range(0..EVENTS.len())]);
@@ -335,7 +374,11 @@ pub fn generate(dir: &Path, customers: usize, seed: u64, mut tick: impl FnMut(us
         order_sink.write(&orders_batch)?;
         let events_batch = RecordBatch::try_new(
             events_schema(),
-            vec![Arc::new(e_cust.finish()), Arc::new(e_ts.finish()), Arc::new(e_event.finish())],
+            vec![
+                Arc::new(e_cust.finish()),
+                Arc::new(e_ts.finish()),
+                Arc::new(e_event.finish()),
+            ],
         )?;
         event_sink.write(&events_batch)?;
         done += n;

@@ -30,8 +30,14 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
         .ok_or_else(|| Error::invalid("the demo needs a local warehouse directory"))?;
     let terminal = std::io::stderr().is_terminal();
 
-    let bar = if terminal { ProgressBar::new(customers as u64) } else { ProgressBar::hidden() };
-    if let Ok(style) = ProgressStyle::with_template("{spinner} generating demo data [{bar:30}] {pos}/{len} customers ({elapsed})") {
+    let bar = if terminal {
+        ProgressBar::new(customers as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} generating demo data [{bar:30}] {pos}/{len} customers ({elapsed})",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
     let generated = data::generate(&dir, customers, SEED, |done| bar.set_position(done as u64))?;
@@ -47,10 +53,19 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
     }
     engine.run_script(&setup).await?;
     for statement in engine.parse(RETAIL_TEMPLATE)? {
-        engine.execute(&statement).await.map_err(|e| Error::invalid(format!("sql/templates/retail.sql:{}: {}", statement.location, e.root())))?;
+        engine.execute(&statement).await.map_err(|e| {
+            Error::invalid(format!(
+                "sql/templates/retail.sql:{}: {}",
+                statement.location,
+                e.root()
+            ))
+        })?;
     }
     let refresh = engine
-        .run_script(&format!("REFRESH ENTITY customer AS OF TIMESTAMP {}", quote_str(data::DATA_END)))
+        .run_script(&format!(
+            "REFRESH ENTITY customer AS OF TIMESTAMP {}",
+            quote_str(data::DATA_END)
+        ))
         .await?;
 
     let format = global.format();
@@ -72,11 +87,17 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
             dir.display()
         ),
     );
-    say(&mut out, "Refreshed the customer profile (snapshot as of the end of the data):");
+    say(
+        &mut out,
+        "Refreshed the customer profile (snapshot as of the end of the data):",
+    );
     for output in refresh {
         print_output(output, format, &mut out).await?;
     }
-    say(&mut out, "Tags by kind and category (SELECT … FROM tagfusion.tags):");
+    say(
+        &mut out,
+        "Tags by kind and category (SELECT … FROM tagfusion.tags):",
+    );
     let summary = engine
         .run_script(
             "SELECT kind, split_part(category, '/', 1) AS category, count(*) AS tags, \
@@ -87,7 +108,10 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
     for output in summary {
         print_output(output, format, &mut out).await?;
     }
-    say(&mut out, "Example profiles (SELECT … FROM customer.profile):");
+    say(
+        &mut out,
+        "Example profiles (SELECT … FROM customer.profile):",
+    );
     let profiles = engine
         .run_script(
             "SELECT customer_id, gender, age_band, city, member_level, orders_180d, spend_365d, \

@@ -22,7 +22,14 @@ use crate::parser::{
 use crate::warehouse::delta_compatible;
 
 /// Schema names an entity may not take.
-const RESERVED: &[&str] = &["tagfusion", "public", "information_schema", "datafusion", "_catalog", "demo"];
+const RESERVED: &[&str] = &[
+    "tagfusion",
+    "public",
+    "information_schema",
+    "datafusion",
+    "_catalog",
+    "demo",
+];
 
 /// What planning a tag definition found out.
 struct Checked {
@@ -32,8 +39,11 @@ struct Checked {
 }
 
 pub(super) fn parse_type(text: &str) -> Result<DataType> {
-    DataType::from_str(text)
-        .map_err(|e| Error::invalid(format!("the catalog holds an unreadable type '{text}': {e}")))
+    DataType::from_str(text).map_err(|e| {
+        Error::invalid(format!(
+            "the catalog holds an unreadable type '{text}': {e}"
+        ))
+    })
 }
 
 impl Engine {
@@ -54,7 +64,10 @@ impl Engine {
                 c.name
             )));
         }
-        if RESERVED.contains(&c.name.as_str()) || c.name.contains(['/', '\\']) || c.name.starts_with('_') {
+        if RESERVED.contains(&c.name.as_str())
+            || c.name.contains(['/', '\\'])
+            || c.name.starts_with('_')
+        {
             return Err(Error::invalid(format!(
                 "'{}' cannot name an entity (reserved, or contains '/'); choose another name",
                 c.name
@@ -70,7 +83,10 @@ impl Engine {
             });
         }
         for tag in catalog.tags_of(&c.name) {
-            if columns.iter().any(|col| col.eq_ignore_ascii_case(&tag.name)) {
+            if columns
+                .iter()
+                .any(|col| col.eq_ignore_ascii_case(&tag.name))
+            {
                 return Err(Error::invalid(format!(
                     "the new source of entity {} has a column '{}', which is also a tag; rename one of them",
                     c.name, tag.name
@@ -111,7 +127,11 @@ impl Engine {
 
     /// Replaces the in-memory catalog after a successful save and refreshes what the session
     /// sees.
-    pub(super) async fn commit_catalog(&self, catalog: Catalog, entity: Option<&str>) -> Result<()> {
+    pub(super) async fn commit_catalog(
+        &self,
+        catalog: Catalog,
+        entity: Option<&str>,
+    ) -> Result<()> {
         *self.catalog.write().await = catalog.clone();
         self.register_system_tables().await?;
         if let Some(entity) = entity {
@@ -132,15 +152,28 @@ impl Engine {
             )));
         }
         let tag_name = &c.name.name;
-        if tag_name.eq_ignore_ascii_case(&entity.key) || tag_name == "snapshot_at" || tag_name.starts_with("__tf_") {
-            return Err(Error::invalid(format!("'{tag_name}' cannot name a tag of {}: it is reserved", entity.name)));
+        if tag_name.eq_ignore_ascii_case(&entity.key)
+            || tag_name == "snapshot_at"
+            || tag_name.starts_with("__tf_")
+        {
+            return Err(Error::invalid(format!(
+                "'{tag_name}' cannot name a tag of {}: it is reserved",
+                entity.name
+            )));
         }
         let source = self.source_schema(&entity.source()).await?;
-        if let Some(col) = source.fields().iter().find(|f| f.name().eq_ignore_ascii_case(tag_name)) {
+        if let Some(col) = source
+            .fields()
+            .iter()
+            .find(|f| f.name().eq_ignore_ascii_case(tag_name))
+        {
             return Err(Error::invalid(format!(
                 "tag {} has the name of a source column of entity {} ('{}'); a tag may not share a \
                  name with a source column: choose another name, e.g. '{}_tag'",
-                c.name, entity.name, col.name(), tag_name
+                c.name,
+                entity.name,
+                col.name(),
+                tag_name
             )));
         }
 
@@ -154,13 +187,24 @@ impl Engine {
             owner: c.owner.clone(),
             sensitive: c.sensitive,
             default_value: c.default.clone(),
-            definition_kind: if c.body.is_query() { "query" } else { "expression" }.to_string(),
+            definition_kind: if c.body.is_query() {
+                "query"
+            } else {
+                "expression"
+            }
+            .to_string(),
             definition: c.body.text().to_string(),
             depends_on: Vec::new(),
             status: TagStatus::Draft.to_string(),
             version: existing.as_ref().map(|t| t.version + 1).unwrap_or(1),
-            position: existing.as_ref().map(|t| t.position).unwrap_or_else(|| catalog.next_position(&entity.name)),
-            created_at: existing.as_ref().map(|t| t.created_at).unwrap_or_else(Utc::now),
+            position: existing
+                .as_ref()
+                .map(|t| t.position)
+                .unwrap_or_else(|| catalog.next_position(&entity.name)),
+            created_at: existing
+                .as_ref()
+                .map(|t| t.created_at)
+                .unwrap_or_else(Utc::now),
             updated_at: Utc::now(),
         };
         let checked = self.check_tag(&catalog, &entity, &source, &draft).await?;
@@ -181,14 +225,16 @@ impl Engine {
 
         // Offline tags may not be used by new definitions.
         for dep in &draft.depends_on {
-            if let Some(t) = catalog.find_tag(&QualifiedName { entity: entity.name.clone(), name: dep.clone() }) {
-                if !t.is_active() {
-                    return Err(Error::invalid(format!(
-                        "tag {}.{dep} is offline (下架) and cannot be used by new definitions; \
+            if let Some(t) = catalog.find_tag(&QualifiedName {
+                entity: entity.name.clone(),
+                name: dep.clone(),
+            }) && !t.is_active()
+            {
+                return Err(Error::invalid(format!(
+                    "tag {}.{dep} is offline (下架) and cannot be used by new definitions; \
                          bring it back with ALTER TAG {}.{dep} SET STATUS approved",
-                        entity.name, entity.name
-                    )));
-                }
+                    entity.name, entity.name
+                )));
             }
         }
         // A replaced definition must not close a cycle.
@@ -221,11 +267,19 @@ impl Engine {
         source: &SchemaRef,
         tag: &TagDef,
     ) -> Result<Checked> {
-        let others: Vec<&TagDef> = catalog.tags_of(&entity.name).iter().filter(|t| t.name != tag.name).collect();
+        let others: Vec<&TagDef> = catalog
+            .tags_of(&entity.name)
+            .iter()
+            .filter(|t| t.name != tag.name)
+            .collect();
         let mut scratch = Scratch::new(&self.ctx);
         match tag.body() {
             Body::Expression(_) => {
-                let mut fields: Vec<Field> = source.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+                let mut fields: Vec<Field> = source
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect();
                 for t in &others {
                     fields.push(Field::new(&t.name, parse_type(&t.value_type)?, true));
                 }
@@ -235,35 +289,55 @@ impl Engine {
                     compiler::tag_expression(tag, None),
                     crate::parser::quote_ident(&relation)
                 );
-                let plan = self.plan_definition(&sql, catalog, entity, source, tag).await?;
+                let plan = self
+                    .plan_definition(&sql, catalog, entity, source, tag)
+                    .await?;
                 let value_type = plan.schema().field(0).data_type().clone();
                 let names: BTreeSet<String> = others.iter().map(|t| t.name.clone()).collect();
-                let mut depends_on: Vec<String> = referenced_columns(&plan).into_iter().filter(|c| names.contains(c)).collect();
-                if referenced_columns(&plan).contains(&tag.name) && catalog.find_tag(&tag.qualified()).is_some() {
+                let mut depends_on: Vec<String> = referenced_columns(&plan)
+                    .into_iter()
+                    .filter(|c| names.contains(c))
+                    .collect();
+                if referenced_columns(&plan).contains(&tag.name)
+                    && catalog.find_tag(&tag.qualified()).is_some()
+                {
                     depends_on.push(tag.name.clone());
                 }
                 depends_on.sort_by_key(|d| others.iter().position(|t| &t.name == d));
                 depends_on.dedup();
-                Ok(Checked { value_type, depends_on, uses_window: uses_window(&plan) })
+                Ok(Checked {
+                    value_type,
+                    depends_on,
+                    uses_window: uses_window(&plan),
+                })
             }
             Body::Query(q) => {
                 let sql = format!("SELECT * FROM ({q}) AS __tf_q");
-                let plan = self.plan_definition(&sql, catalog, entity, source, tag).await?;
+                let plan = self
+                    .plan_definition(&sql, catalog, entity, source, tag)
+                    .await?;
                 let fields = plan.schema().fields();
                 if fields.len() != 2 {
                     let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
                     return Err(Error::invalid(format!(
                         "the query of tag {} returns {} columns ({}); a tag query returns exactly \
                          two: the key, then the value",
-                        tag.qualified(), names.len(), names.join(", ")
+                        tag.qualified(),
+                        names.len(),
+                        names.join(", ")
                     )));
                 }
-                let key_type = source.field_with_name(&entity.key).map(|f| f.data_type().clone()).unwrap_or(DataType::Utf8);
+                let key_type = source
+                    .field_with_name(&entity.key)
+                    .map(|f| f.data_type().clone())
+                    .unwrap_or(DataType::Utf8);
                 let query_key = fields[0].data_type().clone();
                 if !keys_comparable(&key_type, &query_key) {
                     return Err(Error::invalid(format!(
                         "the first column of tag {}'s query is {query_key}, but the key {} of entity {} is {key_type}; return the key first",
-                        tag.qualified(), entity.key, entity.name
+                        tag.qualified(),
+                        entity.key,
+                        entity.name
                     )));
                 }
                 let schema = Arc::new(Schema::new(vec![
@@ -271,9 +345,19 @@ impl Engine {
                     Field::new(VALUE_COLUMN, fields[1].data_type().clone(), true),
                 ]));
                 let relation = scratch.register(schema, Vec::new())?;
-                let sql = format!("SELECT {} AS v FROM {}", compiler::tag_expression(tag, None), crate::parser::quote_ident(&relation));
-                let plan = self.plan_definition(&sql, catalog, entity, source, tag).await?;
-                Ok(Checked { value_type: plan.schema().field(0).data_type().clone(), depends_on: Vec::new(), uses_window: false })
+                let sql = format!(
+                    "SELECT {} AS v FROM {}",
+                    compiler::tag_expression(tag, None),
+                    crate::parser::quote_ident(&relation)
+                );
+                let plan = self
+                    .plan_definition(&sql, catalog, entity, source, tag)
+                    .await?;
+                Ok(Checked {
+                    value_type: plan.schema().field(0).data_type().clone(),
+                    depends_on: Vec::new(),
+                    uses_window: false,
+                })
             }
         }
     }
@@ -291,7 +375,8 @@ impl Engine {
         result.map_err(|e| {
             let text = e.strip_backtrace();
             if let Some(name) = missing_field(&text) {
-                let mut candidates: Vec<String> = source.fields().iter().map(|f| f.name().clone()).collect();
+                let mut candidates: Vec<String> =
+                    source.fields().iter().map(|f| f.name().clone()).collect();
                 candidates.extend(catalog.tags_of(&entity.name).iter().map(|t| t.name.clone()));
                 return Error::Unknown {
                     what: "tag or column",
@@ -310,7 +395,11 @@ impl Engine {
         })
     }
 
-    pub(super) async fn alter_tag(&self, name: &QualifiedName, change: &AlterTag) -> Result<Output> {
+    pub(super) async fn alter_tag(
+        &self,
+        name: &QualifiedName,
+        change: &AlterTag,
+    ) -> Result<Output> {
         let _w = self.write_lock.lock().await;
         let mut catalog = self.catalog.read().await.clone();
         catalog.tag(name)?;
@@ -350,7 +439,11 @@ impl Engine {
         catalog.tag(name)?;
         let doomed = catalog.with_dependents(&name.entity, &name.name);
         if doomed.len() > 1 && !cascade {
-            let users: Vec<String> = doomed.iter().filter(|d| **d != name.name).map(|d| format!("{}.{d}", name.entity)).collect();
+            let users: Vec<String> = doomed
+                .iter()
+                .filter(|d| **d != name.name)
+                .map(|d| format!("{}.{d}", name.entity))
+                .collect();
             return Err(Error::invalid(format!(
                 "tag {name} is used by {}; drop those first or use DROP TAG {name} CASCADE",
                 users.join(", ")
@@ -387,13 +480,20 @@ impl Engine {
 
 /// `行为 / 购买/` → `行为/购买`
 fn normalize_category(path: &str) -> String {
-    path.split('/').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The column DataFusion could not find, from its "No field named x" message.
 fn missing_field(message: &str) -> Option<String> {
     let rest = message.split("No field named ").nth(1)?;
-    let token: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != ',').collect();
+    let token: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ',')
+        .collect();
     let token = token.trim_end_matches('.');
     let last = token.rsplit('.').next().unwrap_or(token).trim_matches('"');
     (!last.is_empty()).then(|| last.to_string())
@@ -427,7 +527,8 @@ fn referenced_columns(plan: &LogicalPlan) -> BTreeSet<String> {
 }
 
 fn uses_window(plan: &LogicalPlan) -> bool {
-    plan.exists(|node| Ok(matches!(node, LogicalPlan::Window(_)))).unwrap_or(false)
+    plan.exists(|node| Ok(matches!(node, LogicalPlan::Window(_))))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -441,7 +542,13 @@ mod tests {
 
     #[test]
     fn missing_field_is_found_in_datafusion_messages() {
-        assert_eq!(missing_field("Schema error: No field named ordrs_30d. Valid fields are a, b."), Some("ordrs_30d".into()));
-        assert_eq!(missing_field("No field named \"__tf_x\".\"gendr\"."), Some("gendr".into()));
+        assert_eq!(
+            missing_field("Schema error: No field named ordrs_30d. Valid fields are a, b."),
+            Some("ordrs_30d".into())
+        );
+        assert_eq!(
+            missing_field("No field named \"__tf_x\".\"gendr\"."),
+            Some("gendr".into())
+        );
     }
 }

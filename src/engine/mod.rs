@@ -38,7 +38,11 @@ pub struct EngineOptions {
 
 impl EngineOptions {
     pub fn new(warehouse: impl Into<String>) -> Self {
-        Self { warehouse: warehouse.into(), progress: false, memory_limit: None }
+        Self {
+            warehouse: warehouse.into(),
+            progress: false,
+            memory_limit: None,
+        }
     }
 }
 
@@ -64,7 +68,11 @@ impl Engine {
         // joins a dozen tag results onto the source rows, and view arrays carried through those
         // joins made writing the snapshot ~30x slower and ~35x larger in memory
         // (docs/benchmarks.md).
-        config.options_mut().execution.parquet.schema_force_view_types = false;
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
@@ -123,7 +131,10 @@ impl Engine {
     }
 
     /// Runs a script and collects every result's rows.
-    pub async fn query(&self, sql: &str) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    pub async fn query(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
         let mut batches = Vec::new();
         for output in self.run_script(sql).await? {
             batches.extend(output.collect().await?);
@@ -133,7 +144,9 @@ impl Engine {
 
     /// Runs one parsed statement. Errors carry the statement's location.
     pub async fn execute(&self, statement: &ParsedStatement) -> Result<Output> {
-        self.execute_inner(statement).await.map_err(|e| e.at(statement.location))
+        self.execute_inner(statement)
+            .await
+            .map_err(|e| e.at(statement.location))
     }
 
     async fn execute_inner(&self, statement: &ParsedStatement) -> Result<Output> {

@@ -22,12 +22,18 @@ impl Output {
     }
 
     pub fn from_stream(stream: SendableRecordBatchStream) -> Self {
-        Self { schema: stream.schema(), stream }
+        Self {
+            schema: stream.schema(),
+            stream,
+        }
     }
 
     pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
         let stream = futures::stream::iter(batches.into_iter().map(Ok));
-        Self { schema: schema.clone(), stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)) }
+        Self {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        }
     }
 
     /// Whether the statement produces rows at all (a query, SHOW…) rather than only acting.
@@ -72,7 +78,9 @@ pub fn table(columns: &[&str], rows: Vec<Vec<Cell>>) -> Result<Output> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for (i, name) in columns.iter().enumerate() {
-        let is_int = rows.first().is_some_and(|r| matches!(r.get(i), Some(Cell::Int(_))));
+        let is_int = rows
+            .first()
+            .is_some_and(|r| matches!(r.get(i), Some(Cell::Int(_))));
         if is_int {
             let values: Int64Array = rows
                 .iter()

@@ -53,10 +53,26 @@ impl Engine {
         }
         .trunc_subsecs(6);
         let tags = catalog.tags_of(entity).to_vec();
-        let selected: BTreeSet<String> = tags.iter().filter(|t| t.is_active()).map(|t| t.name.clone()).collect();
-        let replace = catalog.snapshots.iter().any(|s| s.entity == entity && s.snapshot_at == as_of && s.status == "ok");
-        let job = RefreshJob { entity: &def, tags: &tags, selected, kept: Vec::new(), as_of, replace, from_snapshot: false };
-        self.run_refresh(catalog, job, "refresh entity".to_string(), started).await
+        let selected: BTreeSet<String> = tags
+            .iter()
+            .filter(|t| t.is_active())
+            .map(|t| t.name.clone())
+            .collect();
+        let replace = catalog
+            .snapshots
+            .iter()
+            .any(|s| s.entity == entity && s.snapshot_at == as_of && s.status == "ok");
+        let job = RefreshJob {
+            entity: &def,
+            tags: &tags,
+            selected,
+            kept: Vec::new(),
+            as_of,
+            replace,
+            from_snapshot: false,
+        };
+        self.run_refresh(catalog, job, "refresh entity".to_string(), started)
+            .await
     }
 
     pub(super) async fn refresh_tag(&self, name: &QualifiedName) -> Result<Output> {
@@ -75,8 +91,17 @@ impl Engine {
                 def.name, def.name
             )));
         };
-        let in_profile: BTreeSet<String> = match self.ctx.table(format!("{}.profile", quote_ident(&def.name))).await {
-            Ok(df) => df.schema().fields().iter().map(|f| f.name().clone()).collect(),
+        let in_profile: BTreeSet<String> = match self
+            .ctx
+            .table(format!("{}.profile", quote_ident(&def.name)))
+            .await
+        {
+            Ok(df) => df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
             Err(_) => BTreeSet::new(),
         };
         // The tag, what depends on it, and whatever those need that the snapshot lacks.
@@ -101,11 +126,22 @@ impl Engine {
         }
         let kept: Vec<String> = tags
             .iter()
-            .filter(|t| t.is_active() && in_profile.contains(&t.name) && !selected.contains(&t.name))
+            .filter(|t| {
+                t.is_active() && in_profile.contains(&t.name) && !selected.contains(&t.name)
+            })
             .map(|t| t.name.clone())
             .collect();
-        let job = RefreshJob { entity: &def, tags: &tags, selected, kept, as_of: latest.snapshot_at, replace: true, from_snapshot: true };
-        self.run_refresh(catalog, job, format!("refresh tag {name}"), Utc::now()).await
+        let job = RefreshJob {
+            entity: &def,
+            tags: &tags,
+            selected,
+            kept,
+            as_of: latest.snapshot_at,
+            replace: true,
+            from_snapshot: true,
+        };
+        self.run_refresh(catalog, job, format!("refresh tag {name}"), Utc::now())
+            .await
     }
 
     async fn run_refresh(
@@ -153,10 +189,10 @@ impl Engine {
     /// A session whose `as_of()` is the snapshot's time.
     fn refresh_context(&self, as_of: DateTime<Utc>) -> Result<SessionContext> {
         let mut state = self.ctx.state();
-        state
-            .config_mut()
-            .options_mut()
-            .set("tagfusion.as_of", &as_of.format("%Y-%m-%d %H:%M:%S%.6f").to_string())?;
+        state.config_mut().options_mut().set(
+            "tagfusion.as_of",
+            &as_of.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        )?;
         Ok(SessionContext::new_with_state(state))
     }
 
@@ -167,8 +203,15 @@ impl Engine {
                 "AS OF {expr} is not a timestamp ({why}); write AS OF TIMESTAMP 'YYYY-MM-DD HH:MM:SS'"
             ))
         };
-        let batches = match self.ctx.sql(&format!("SELECT CAST(({expr}) AS TIMESTAMP)")).await {
-            Ok(df) => df.collect().await.map_err(|e| bad(Error::from(e).to_string()))?,
+        let batches = match self
+            .ctx
+            .sql(&format!("SELECT CAST(({expr}) AS TIMESTAMP)"))
+            .await
+        {
+            Ok(df) => df
+                .collect()
+                .await
+                .map_err(|e| bad(Error::from(e).to_string()))?,
             Err(e) => return Err(bad(Error::from(e).to_string())),
         };
         let value = batches
@@ -177,7 +220,9 @@ impl Engine {
             .map(|b| ScalarValue::try_from_array(b.column(0), 0))
             .transpose()?;
         match value {
-            Some(ScalarValue::TimestampNanosecond(Some(n), _)) => Ok(DateTime::from_timestamp_nanos(n)),
+            Some(ScalarValue::TimestampNanosecond(Some(n), _)) => {
+                Ok(DateTime::from_timestamp_nanos(n))
+            }
             _ => Err(bad("it is NULL or not a single value".to_string())),
         }
     }
@@ -187,8 +232,11 @@ impl Engine {
         let entity = job.entity;
         let rctx = self.refresh_context(job.as_of)?;
         let levels = compiler::levels(job.tags, &job.selected)?;
-        let statistics: Vec<&TagDef> =
-            job.tags.iter().filter(|t| job.selected.contains(&t.name) && t.body().is_query()).collect();
+        let statistics: Vec<&TagDef> = job
+            .tags
+            .iter()
+            .filter(|t| job.selected.contains(&t.name) && t.body().is_query())
+            .collect();
 
         let progress = self.progress_bar(statistics.len() as u64 + 1, &entity.name);
         let mut scratch = Scratch::new(&self.ctx);
@@ -212,17 +260,35 @@ impl Engine {
             .map(|t| t.name.clone())
             .collect();
         let sql = compiler::profile_query(&entity.key, &base, &joined, &levels, &output);
-        let df = rctx.sql(&sql).await.map_err(|e| Error::invalid(format!("compiling the profile of {} failed: {}", entity.name, Error::from(e))))?;
+        let df = rctx.sql(&sql).await.map_err(|e| {
+            Error::invalid(format!(
+                "compiling the profile of {} failed: {}",
+                entity.name,
+                Error::from(e)
+            ))
+        })?;
 
         // Fixed column types (as recorded at CREATE), then the snapshot time; sorted by key so a
         // key lookup can skip files by their statistics.
-        let mut columns = vec![cast(ident(&entity.key), delta_compatible(df.schema().field(0).data_type())).alias(&entity.key)];
+        let mut columns = vec![
+            cast(
+                ident(&entity.key),
+                delta_compatible(df.schema().field(0).data_type()),
+            )
+            .alias(&entity.key),
+        ];
         for name in &output {
-            let tag = job.tags.iter().find(|t| &t.name == name).ok_or_else(|| Error::invalid(format!("tag {name} vanished")))?;
+            let tag = job
+                .tags
+                .iter()
+                .find(|t| &t.name == name)
+                .ok_or_else(|| Error::invalid(format!("tag {name} vanished")))?;
             columns.push(cast(ident(name), parse_type(&tag.value_type)?).alias(name));
         }
         columns.push(lit(snapshot_literal(job.as_of)).alias("snapshot_at"));
-        let df = df.select(columns)?.sort(vec![ident(&entity.key).sort(true, true)])?;
+        let df = df
+            .select(columns)?
+            .sort(vec![ident(&entity.key).sort(true, true)])?;
 
         progress.set_message(format!("{}: writing snapshot", entity.name));
         let mode = if job.replace {
@@ -231,13 +297,17 @@ impl Engine {
             WriteMode::Append
         };
         let (plan, state) = (df.logical_plan().clone(), rctx.state());
-        self.warehouse.write_plan(&profile_history_path(&entity.name), plan, &state, mode).await?;
+        self.warehouse
+            .write_plan(&profile_history_path(&entity.name), plan, &state, mode)
+            .await?;
         progress.finish_and_clear();
         self.count_rows(&entity.name, job.as_of).await
     }
 
     async fn count_rows(&self, entity: &str, at: DateTime<Utc>) -> Result<usize> {
-        let Some(table) = self.warehouse.table(&profile_history_path(entity)).await? else { return Ok(0) };
+        let Some(table) = self.warehouse.table(&profile_history_path(entity)).await? else {
+            return Ok(0);
+        };
         let provider = self.warehouse.provider(&table).await?;
         let n = self
             .ctx
@@ -256,7 +326,11 @@ impl Engine {
         let mut columns = vec![format!("__tf_p.{key}")];
         columns.extend(kept.iter().map(|k| format!("__tf_p.{}", quote_ident(k))));
         columns.extend(
-            source.fields().iter().filter(|f| f.name() != &entity.key).map(|f| format!("__tf_src.{}", quote_ident(f.name()))),
+            source
+                .fields()
+                .iter()
+                .filter(|f| f.name() != &entity.key)
+                .map(|f| format!("__tf_src.{}", quote_ident(f.name()))),
         );
         Ok(format!(
             "(SELECT {} FROM {}.profile AS __tf_p LEFT JOIN {} AS __tf_src ON __tf_p.{key} = __tf_src.{key})",
@@ -267,9 +341,17 @@ impl Engine {
     }
 
     /// Runs one statistic tag's query into memory and checks it returns each key once.
-    async fn compute_statistic(&self, rctx: &SessionContext, scratch: &mut Scratch<'_>, tag: &TagDef) -> Result<String> {
+    async fn compute_statistic(
+        &self,
+        rctx: &SessionContext,
+        scratch: &mut Scratch<'_>,
+        tag: &TagDef,
+    ) -> Result<String> {
         let fail = |e: Error| Error::invalid(format!("tag {} failed: {e}", tag.qualified()));
-        let df = rctx.sql(&format!("SELECT * FROM ({}) AS __tf_q", tag.definition)).await.map_err(|e| fail(e.into()))?;
+        let df = rctx
+            .sql(&format!("SELECT * FROM ({}) AS __tf_q", tag.definition))
+            .await
+            .map_err(|e| fail(e.into()))?;
         let key_type = delta_compatible(df.schema().field(0).data_type());
         let value_type = delta_compatible(df.schema().field(1).data_type());
         let batches = df.collect().await.map_err(|e| fail(e.into()))?;
@@ -281,8 +363,10 @@ impl Engine {
         let batches: Vec<RecordBatch> = batches
             .into_iter()
             .map(|b| {
-                let key = datafusion::arrow::compute::cast(b.column(0), schema.field(0).data_type())?;
-                let value = datafusion::arrow::compute::cast(b.column(1), schema.field(1).data_type())?;
+                let key =
+                    datafusion::arrow::compute::cast(b.column(0), schema.field(0).data_type())?;
+                let value =
+                    datafusion::arrow::compute::cast(b.column(1), schema.field(1).data_type())?;
                 RecordBatch::try_new(schema.clone(), vec![key, value])
             })
             .collect::<std::result::Result<_, _>>()
@@ -300,7 +384,9 @@ impl Engine {
         if let Some(batch) = dup.iter().find(|b| b.num_rows() > 0) {
             let key = ScalarValue::try_from_array(batch.column(0), 0)?;
             let key = match key {
-                ScalarValue::Utf8(Some(k)) | ScalarValue::Utf8View(Some(k)) | ScalarValue::LargeUtf8(Some(k)) => k,
+                ScalarValue::Utf8(Some(k))
+                | ScalarValue::Utf8View(Some(k))
+                | ScalarValue::LargeUtf8(Some(k)) => k,
                 other => other.to_string(),
             };
             return Err(Error::invalid(format!(
@@ -316,7 +402,9 @@ impl Engine {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(steps);
-        if let Ok(style) = ProgressStyle::with_template("{spinner} refresh {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})") {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} refresh {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+        ) {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix(entity.to_string());
@@ -324,4 +412,3 @@ impl Engine {
         bar
     }
 }
-

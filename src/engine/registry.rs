@@ -27,7 +27,11 @@ pub fn snapshot_literal(at: chrono::DateTime<chrono::Utc>) -> ScalarValue {
 }
 
 /// Registers `provider` as `name`, replacing what was there.
-fn replace_table(schema: &Arc<dyn SchemaProvider>, name: &str, provider: Arc<dyn TableProvider>) -> Result<()> {
+fn replace_table(
+    schema: &Arc<dyn SchemaProvider>,
+    name: &str,
+    provider: Arc<dyn TableProvider>,
+) -> Result<()> {
     schema.deregister_table(name)?;
     schema.register_table(name.to_string(), provider)?;
     Ok(())
@@ -69,9 +73,15 @@ impl Engine {
     }
 
     /// (Re-)registers `<entity>.profile` and `<entity>.profile_history`.
-    pub(super) async fn register_entity_tables(&self, catalog: &Catalog, entity: &str) -> Result<()> {
+    pub(super) async fn register_entity_tables(
+        &self,
+        catalog: &Catalog,
+        entity: &str,
+    ) -> Result<()> {
         let schema = self.schema(entity)?;
-        let Some(def) = catalog.entities.get(entity) else { return Ok(()) };
+        let Some(def) = catalog.entities.get(entity) else {
+            return Ok(());
+        };
         let (Some(latest), Some(table)) = (
             catalog.latest_snapshot(entity),
             self.warehouse.table(&profile_history_path(entity)).await?,

@@ -16,7 +16,10 @@ pub(super) struct Scratch<'a> {
 
 impl<'a> Scratch<'a> {
     pub fn new(ctx: &'a SessionContext) -> Self {
-        Self { ctx, names: Vec::new() }
+        Self {
+            ctx,
+            names: Vec::new(),
+        }
     }
 
     /// Registers `batches` under a fresh name and returns it.

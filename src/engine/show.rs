@@ -54,16 +54,21 @@ impl Engine {
     pub(super) async fn describe_tag(&self, name: &QualifiedName) -> Result<Output> {
         let catalog = self.catalog.read().await.clone();
         let tag = catalog.tag(name)?.clone();
-        let used_by: Vec<String> = catalog.used_by(&name.entity, &name.name).iter().map(|t| t.name.clone()).collect();
+        let used_by: Vec<String> = catalog
+            .used_by(&name.entity, &name.name)
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
         let latest = catalog.latest_snapshot(&name.entity).cloned();
 
         // Coverage and distinct values in the latest snapshot, when the tag is in it.
         let (mut coverage, mut distinct) = (None, None);
         let profile = format!("{}.profile", quote_ident(&name.entity));
-        if let Ok(df) = self.ctx.table(profile.as_str()).await {
-            if df.schema().field_with_unqualified_name(&name.name).is_ok() {
-                let col = quote_ident(&name.name);
-                let batches = self
+        if let Ok(df) = self.ctx.table(profile.as_str()).await
+            && df.schema().field_with_unqualified_name(&name.name).is_ok()
+        {
+            let col = quote_ident(&name.name);
+            let batches = self
                     .ctx
                     .sql(&format!(
                         "SELECT CAST(count(*) AS BIGINT), CAST(count({col}) AS BIGINT), CAST(count(DISTINCT {col}) AS BIGINT) FROM {profile}"
@@ -71,17 +76,19 @@ impl Engine {
                     .await?
                     .collect()
                     .await?;
-                if let Some(b) = batches.first().filter(|b| b.num_rows() == 1) {
-                    use datafusion::arrow::array::AsArray;
-                    use datafusion::arrow::datatypes::Int64Type;
-                    let rows = b.column(0).as_primitive::<Int64Type>().value(0);
-                    let filled = b.column(1).as_primitive::<Int64Type>().value(0);
-                    let d = b.column(2).as_primitive::<Int64Type>().value(0);
-                    if rows > 0 {
-                        coverage = Some(format!("{:.2}% ({filled} of {rows})", filled as f64 * 100.0 / rows as f64));
-                    }
-                    distinct = Some(d.to_string());
+            if let Some(b) = batches.first().filter(|b| b.num_rows() == 1) {
+                use datafusion::arrow::array::AsArray;
+                use datafusion::arrow::datatypes::Int64Type;
+                let rows = b.column(0).as_primitive::<Int64Type>().value(0);
+                let filled = b.column(1).as_primitive::<Int64Type>().value(0);
+                let d = b.column(2).as_primitive::<Int64Type>().value(0);
+                if rows > 0 {
+                    coverage = Some(format!(
+                        "{:.2}% ({filled} of {rows})",
+                        filled as f64 * 100.0 / rows as f64
+                    ));
                 }
+                distinct = Some(d.to_string());
             }
         }
         let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
@@ -103,7 +110,12 @@ impl Engine {
             ("distinct_values", distinct),
             ("last_refresh", latest.map(|s| ts(s.snapshot_at))),
         ];
-        table(&["property", "value"], rows.into_iter().map(|(k, v)| vec![Cell::from(k), Cell::from(v)]).collect())
+        table(
+            &["property", "value"],
+            rows.into_iter()
+                .map(|(k, v)| vec![Cell::from(k), Cell::from(v)])
+                .collect(),
+        )
     }
 
     pub(super) async fn describe_entity(&self, name: &str) -> Result<Output> {
@@ -117,9 +129,19 @@ impl Engine {
             ("description", entity.description.clone()),
             ("tags", Some(catalog.tags_of(name).len().to_string())),
             ("version", Some(entity.version.to_string())),
-            ("last_refresh", latest.as_ref().map(|s| s.snapshot_at.format("%Y-%m-%d %H:%M:%S").to_string())),
+            (
+                "last_refresh",
+                latest
+                    .as_ref()
+                    .map(|s| s.snapshot_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+            ),
             ("rows", latest.map(|s| s.rows.to_string())),
         ];
-        table(&["property", "value"], rows.into_iter().map(|(k, v)| vec![Cell::from(k), Cell::from(v)]).collect())
+        table(
+            &["property", "value"],
+            rows.into_iter()
+                .map(|(k, v)| vec![Cell::from(k), Cell::from(v)])
+                .collect(),
+        )
     }
 }

@@ -45,15 +45,23 @@ fn source_change(statement: &DFStatement, text: &str) -> Option<SourceChange> {
                     sql = sql.replacen(&format!("'{location}'"), &format!("'{abs}'"), 1);
                 }
             }
-            Some(SourceChange::Define { name: c.name.to_string(), sql })
+            Some(SourceChange::Define {
+                name: c.name.to_string(),
+                sql,
+            })
         }
         DFStatement::Statement(s) => match s.as_ref() {
-            SQLStatement::CreateView(view) if !view.temporary => {
-                Some(SourceChange::Define { name: view.name.to_string(), sql: text.to_string() })
-            }
-            SQLStatement::Drop { object_type: ObjectType::Table | ObjectType::View, names, .. } => {
-                Some(SourceChange::Forget(names.iter().map(|n| n.to_string()).collect()))
-            }
+            SQLStatement::CreateView(view) if !view.temporary => Some(SourceChange::Define {
+                name: view.name.to_string(),
+                sql: text.to_string(),
+            }),
+            SQLStatement::Drop {
+                object_type: ObjectType::Table | ObjectType::View,
+                names,
+                ..
+            } => Some(SourceChange::Forget(
+                names.iter().map(|n| n.to_string()).collect(),
+            )),
             _ => None,
         },
         _ => None,
@@ -74,7 +82,11 @@ impl Engine {
             .statement_to_plan(statement.clone())
             .await
             .map_err(|e| self.diagnose(e))?;
-        let df = self.ctx.execute_logical_plan(plan).await.map_err(|e| self.diagnose(e))?;
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| self.diagnose(e))?;
         let output = Output::from_stream(df.execute_stream().await?);
         if let Some(change) = change {
             self.remember_source(change).await?;
@@ -88,7 +100,11 @@ impl Engine {
         match change {
             SourceChange::Define { name, sql } => {
                 sources.retain(|s| s.name != name);
-                sources.push(SourceDef { name, sql, created_at: Utc::now() });
+                sources.push(SourceDef {
+                    name,
+                    sql,
+                    created_at: Utc::now(),
+                });
             }
             SourceChange::Forget(names) => {
                 let before = sources.len();
@@ -120,7 +136,10 @@ impl Engine {
             }
             .await;
             if let Err(e) = result {
-                eprintln!("warning: table '{}' could not be restored: {e}", source.name);
+                eprintln!(
+                    "warning: table '{}' could not be restored: {e}",
+                    source.name
+                );
             }
         }
     }
@@ -128,13 +147,16 @@ impl Engine {
     /// Rewrites DataFusion's "not found" errors into ones that suggest a close name.
     pub(super) fn diagnose(&self, e: datafusion::error::DataFusionError) -> Error {
         let text = e.strip_backtrace();
-        if let Some(rest) = text.split("table '").nth(1) {
-            if let Some(name) = rest.split("' not found").next().filter(|_| rest.contains("' not found")) {
-                let short = name.strip_prefix("datafusion.public.").unwrap_or(name);
-                let short = short.strip_prefix("datafusion.").unwrap_or(short);
-                let names = self.table_names();
-                return Error::unknown("table", short, names.iter().map(String::as_str));
-            }
+        if let Some(rest) = text.split("table '").nth(1)
+            && let Some(name) = rest
+                .split("' not found")
+                .next()
+                .filter(|_| rest.contains("' not found"))
+        {
+            let short = name.strip_prefix("datafusion.public.").unwrap_or(name);
+            let short = short.strip_prefix("datafusion.").unwrap_or(short);
+            let names = self.table_names();
+            return Error::unknown("table", short, names.iter().map(String::as_str));
         }
         Error::DataFusion(e)
     }

@@ -20,15 +20,27 @@ pub enum Statement {
     Sql(Box<datafusion::sql::parser::Statement>),
     CreateEntity(CreateEntity),
     CreateTag(CreateTag),
-    RefreshEntity { entity: String, as_of: Option<String> },
+    RefreshEntity {
+        entity: String,
+        as_of: Option<String>,
+    },
     RefreshTag(QualifiedName),
     ShowEntities,
     ShowTags(ShowTags),
     DescribeTag(QualifiedName),
     DescribeEntity(String),
-    AlterTag { name: QualifiedName, change: AlterTag },
-    DropTag { name: QualifiedName, cascade: bool },
-    DropEntity { name: String, cascade: bool },
+    AlterTag {
+        name: QualifiedName,
+        change: AlterTag,
+    },
+    DropTag {
+        name: QualifiedName,
+        cascade: bool,
+    },
+    DropEntity {
+        name: String,
+        cascade: bool,
+    },
 }
 
 /// `entity.name`

@@ -29,7 +29,9 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .tokenize_with_location()
         .map_err(|e| parse_error(&e.to_string()))?;
     let mut p = TagParser {
-        df: DFParserBuilder::new(tokens).with_dialect(&DIALECT).build()?,
+        df: DFParserBuilder::new(tokens)
+            .with_dialect(&DIALECT)
+            .build()?,
         src,
     };
     let mut out = Vec::new();
@@ -39,11 +41,20 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             break;
         }
         let start = p.df.parser.peek_token_ref().span.start;
-        let location = Location { line: start.line, column: start.column };
-        let statement = p.parse_statement().map_err(|e| with_location(e, location))?;
+        let location = Location {
+            line: start.line,
+            column: start.column,
+        };
+        let statement = p
+            .parse_statement()
+            .map_err(|e| with_location(e, location))?;
         let end = p.df.parser.get_current_token().span.end;
         let text = p.src.slice(start, end).to_string();
-        out.push(ParsedStatement { statement, location, text });
+        out.push(ParsedStatement {
+            statement,
+            location,
+            text,
+        });
         match &p.df.parser.peek_token_ref().token {
             Token::SemiColon | Token::EOF => {}
             _ => {
@@ -82,7 +93,10 @@ fn parse_error(message: &str) -> Error {
         .trim_start_matches("sql parser error: ")
         .trim_end_matches("\")")
         .to_string();
-    Error::Parse { message, location: location.unwrap_or_default() }
+    Error::Parse {
+        message,
+        location: location.unwrap_or_default(),
+    }
 }
 
 fn split_location(message: &str) -> (String, Option<Location>) {
@@ -103,7 +117,10 @@ fn split_location(message: &str) -> (String, Option<Location>) {
             let after_digits = tail
                 .trim_start_matches(", Column: ")
                 .trim_start_matches(|c: char| c.is_ascii_digit());
-            (format!("{}{}", &message[..at], after_digits), Some(Location { line, column }))
+            (
+                format!("{}{}", &message[..at], after_digits),
+                Some(Location { line, column }),
+            )
         }
         _ => (message.to_string(), None),
     }
@@ -111,9 +128,10 @@ fn split_location(message: &str) -> (String, Option<Location>) {
 
 fn with_location(e: Error, statement_start: Location) -> Error {
     match e {
-        Error::Parse { message, location } if location.line == 0 => {
-            Error::Parse { message, location: statement_start }
-        }
+        Error::Parse { message, location } if location.line == 0 => Error::Parse {
+            message,
+            location: statement_start,
+        },
         Error::DataFusion(df) => {
             let err = parse_error(&df.strip_backtrace());
             with_location(err, statement_start)
@@ -155,7 +173,10 @@ impl<'a> TagParser<'a> {
     }
 
     fn peek_is(&self, words: &[&str]) -> bool {
-        words.iter().enumerate().all(|(i, w)| self.peek_word(i).as_deref() == Some(*w))
+        words
+            .iter()
+            .enumerate()
+            .all(|(i, w)| self.peek_word(i).as_deref() == Some(*w))
     }
 
     /// Consumes `word` (case-insensitive, unquoted) if it is next.
@@ -180,7 +201,10 @@ impl<'a> TagParser<'a> {
         let found = self.df.parser.peek_token();
         Err(Error::Parse {
             message: format!("Expected: {what}, found: {found}"),
-            location: Location { line: found.span.start.line, column: found.span.start.column },
+            location: Location {
+                line: found.span.start.line,
+                column: found.span.start.column,
+            },
         })
     }
 
@@ -238,13 +262,23 @@ impl<'a> TagParser<'a> {
     fn parse_qualified(&mut self, what: &str) -> Result<QualifiedName> {
         let start = self.df.parser.peek_token_ref().span.start;
         let name: ObjectName = self.df.parser.parse_object_name(false)?;
-        let parts: Vec<String> =
-            name.0.iter().filter_map(|p| p.as_ident()).map(normalize_ident).collect();
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(normalize_ident)
+            .collect();
         match parts.as_slice() {
-            [entity, name] => Ok(QualifiedName { entity: entity.clone(), name: name.clone() }),
+            [entity, name] => Ok(QualifiedName {
+                entity: entity.clone(),
+                name: name.clone(),
+            }),
             _ => Err(Error::Parse {
                 message: format!("Expected: {what}, found: {name}"),
-                location: Location { line: start.line, column: start.column },
+                location: Location {
+                    line: start.line,
+                    column: start.column,
+                },
             }),
         }
     }
@@ -257,14 +291,19 @@ impl<'a> TagParser<'a> {
     fn parse_body(&mut self) -> Result<Body> {
         let start = self.df.parser.peek_token_ref().span.start;
         let is_query = self.df.parser.peek_token_ref().token == Token::LParen
-            && matches!(self.peek_word(1).as_deref(), Some("SELECT" | "WITH" | "VALUES"));
+            && matches!(
+                self.peek_word(1).as_deref(),
+                Some("SELECT" | "WITH" | "VALUES")
+            );
         if is_query {
             self.df.parser.next_token();
             let inner_start = self.df.parser.peek_token_ref().span.start;
             self.df.parser.parse_query()?;
             let inner_end = self.df.parser.get_current_token().span.end;
             self.df.parser.expect_token(&Token::RParen)?;
-            Ok(Body::Query(self.src.slice(inner_start, inner_end).to_string()))
+            Ok(Body::Query(
+                self.src.slice(inner_start, inner_end).to_string(),
+            ))
         } else {
             self.df.parser.parse_expr()?;
             let end = self.df.parser.get_current_token().span.end;
@@ -281,7 +320,10 @@ impl<'a> TagParser<'a> {
 
     fn parse_create_prefix(&mut self) -> bool {
         self.df.parser.next_token(); // CREATE
-        let or_replace = self.df.parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
+        let or_replace = self
+            .df
+            .parser
+            .parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
         self.df.parser.next_token(); // ENTITY | TAG
         or_replace
     }
@@ -307,7 +349,13 @@ impl<'a> TagParser<'a> {
         if self.parse_word("DESCRIPTION") {
             description = Some(self.parse_string()?);
         }
-        Ok(Statement::CreateEntity(CreateEntity { or_replace, name, key, source, description }))
+        Ok(Statement::CreateEntity(CreateEntity {
+            or_replace,
+            name,
+            key,
+            source,
+            description,
+        }))
     }
 
     fn parse_create_tag(&mut self) -> Result<Statement> {
@@ -325,14 +373,22 @@ impl<'a> TagParser<'a> {
             body: Body::Expression(String::new()),
         };
         loop {
-            let Some(word) = self.peek_word(0) else { return self.expected("AS") };
+            let Some(word) = self.peek_word(0) else {
+                return self.expected("AS");
+            };
             match word.as_str() {
                 "KIND" => {
                     self.df.parser.next_token();
                     let kind = self.parse_name()?;
                     tag.kind = Some(kind.parse().map_err(|m: String| {
                         let at = self.df.parser.get_current_token().span.start;
-                        Error::Parse { message: m, location: Location { line: at.line, column: at.column } }
+                        Error::Parse {
+                            message: m,
+                            location: Location {
+                                line: at.line,
+                                column: at.column,
+                            },
+                        }
                     })?);
                 }
                 "CATEGORY" => {
@@ -361,9 +417,8 @@ impl<'a> TagParser<'a> {
                     return Ok(Statement::CreateTag(tag));
                 }
                 _ => {
-                    return self.expected(
-                        "KIND, CATEGORY, DESCRIPTION, OWNER, SENSITIVE, DEFAULT or AS",
-                    );
+                    return self
+                        .expected("KIND, CATEGORY, DESCRIPTION, OWNER, SENSITIVE, DEFAULT or AS");
                 }
             }
         }
@@ -380,7 +435,9 @@ impl<'a> TagParser<'a> {
             };
             Ok(Statement::RefreshEntity { entity, as_of })
         } else if self.parse_word("TAG") {
-            Ok(Statement::RefreshTag(self.parse_qualified("tag name (entity.tag)")?))
+            Ok(Statement::RefreshTag(
+                self.parse_qualified("tag name (entity.tag)")?,
+            ))
         } else {
             self.expected("ENTITY or TAG after REFRESH")
         }
@@ -420,7 +477,10 @@ impl<'a> TagParser<'a> {
                 let at = self.df.parser.get_current_token().span.start;
                 AlterTag::Status(status.parse().map_err(|m: String| Error::Parse {
                     message: m,
-                    location: Location { line: at.line, column: at.column },
+                    location: Location {
+                        line: at.line,
+                        column: at.column,
+                    },
                 })?)
             }
             "CATEGORY" => AlterTag::Category(self.parse_string()?),
@@ -444,12 +504,17 @@ mod tests {
         let sql = "CREATE OR REPLACE TAG customer.\"高价值客户\"\n KIND rule CATEGORY '价值/等级' \
                    DESCRIPTION 'd' OWNER 'o' SENSITIVE DEFAULT false AS spend > 1000 AND x IS NOT NULL;";
         let stmts = parse(sql).expect("parses");
-        let Statement::CreateTag(t) = &stmts[0].statement else { panic!("not a tag") };
+        let Statement::CreateTag(t) = &stmts[0].statement else {
+            panic!("not a tag")
+        };
         assert!(t.or_replace && t.sensitive);
         assert_eq!(t.name.name, "高价值客户");
         assert_eq!(t.kind, Some(TagKind::Rule));
         assert_eq!(t.default.as_deref(), Some("false"));
-        assert_eq!(t.body, Body::Expression("spend > 1000 AND x IS NOT NULL".into()));
+        assert_eq!(
+            t.body,
+            Body::Expression("spend > 1000 AND x IS NOT NULL".into())
+        );
     }
 
     #[test]
@@ -457,14 +522,25 @@ mod tests {
         let sql = "SELECT 1;\n  CREATE TAG c.n AS (SELECT k, count(*) FROM o GROUP BY k)";
         let stmts = parse(sql).expect("parses");
         assert_eq!(stmts[1].location, Location { line: 2, column: 3 });
-        let Statement::CreateTag(t) = &stmts[1].statement else { panic!() };
-        assert_eq!(t.body, Body::Query("SELECT k, count(*) FROM o GROUP BY k".into()));
+        let Statement::CreateTag(t) = &stmts[1].statement else {
+            panic!()
+        };
+        assert_eq!(
+            t.body,
+            Body::Query("SELECT k, count(*) FROM o GROUP BY k".into())
+        );
     }
 
     #[test]
     fn errors_point_at_the_token() {
         let err = parse("SELECT 1;\nCREATE TAG c.x KIND banana AS 1").unwrap_err();
-        assert_eq!(err.location(), Some(Location { line: 2, column: 21 }));
+        assert_eq!(
+            err.location(),
+            Some(Location {
+                line: 2,
+                column: 21
+            })
+        );
         let err = parse("SELEC 1").unwrap_err();
         assert_eq!(err.location(), Some(Location { line: 1, column: 1 }));
     }

@@ -25,7 +25,12 @@ impl<'a> SourceText<'a> {
         };
         let line = &self.text[line_start..];
         let col = at.column.saturating_sub(1) as usize;
-        line_start + line.char_indices().nth(col).map(|(i, _)| i).unwrap_or(line.len())
+        line_start
+            + line
+                .char_indices()
+                .nth(col)
+                .map(|(i, _)| i)
+                .unwrap_or(line.len())
     }
 
     /// The text from `start` up to (not including) `end`, trimmed.

@@ -48,7 +48,9 @@ impl WriteMode {
         match self {
             WriteMode::Append => builder.with_save_mode(SaveMode::Append),
             WriteMode::Overwrite => builder.with_save_mode(SaveMode::Overwrite),
-            WriteMode::Replace(p) => builder.with_save_mode(SaveMode::Overwrite).with_replace_where(p),
+            WriteMode::Replace(p) => builder
+                .with_save_mode(SaveMode::Overwrite)
+                .with_replace_where(p),
         }
     }
 }
@@ -110,13 +112,17 @@ impl Warehouse {
 
     /// Opens a Delta table, or `None` when there is none at that place yet.
     pub async fn table(&self, relative: &str) -> Result<Option<DeltaTable>> {
-        if let Some(path) = self.local_path(relative) {
-            if !path.join("_delta_log").exists() {
-                return Ok(None);
-            }
+        if let Some(path) = self.local_path(relative)
+            && !path.join("_delta_log").exists()
+        {
+            return Ok(None);
         }
         let table = DeltaTable::try_from_url(self.url(relative)?).await?;
-        Ok(if table.version().is_some() { Some(table) } else { None })
+        Ok(if table.version().is_some() {
+            Some(table)
+        } else {
+            None
+        })
     }
 
     /// Creates an empty table with `schema` if there is none.
@@ -152,7 +158,11 @@ impl Warehouse {
         mode: WriteMode,
     ) -> Result<DeltaTable> {
         let table = self.ensure_table(relative, schema).await?;
-        let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema.clone())] } else { batches };
+        let batches = if batches.is_empty() {
+            vec![RecordBatch::new_empty(schema.clone())]
+        } else {
+            batches
+        };
         Ok(mode.apply(table.write(batches)).await?)
     }
 
@@ -177,11 +187,11 @@ impl Warehouse {
 
     /// Removes everything under `relative` (a dropped entity's profile).
     pub async fn remove(&self, relative: &str) -> Result<()> {
-        if let Some(path) = self.local_path(relative) {
-            if path.exists() {
-                std::fs::remove_dir_all(&path)
-                    .map_err(|e| Error::io(format!("cannot remove {}", path.display()), e))?;
-            }
+        if let Some(path) = self.local_path(relative)
+            && path.exists()
+        {
+            std::fs::remove_dir_all(&path)
+                .map_err(|e| Error::io(format!("cannot remove {}", path.display()), e))?;
         }
         Ok(())
     }

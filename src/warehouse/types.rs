@@ -25,9 +25,9 @@ pub fn delta_compatible(t: &DataType) -> DataType {
         Timestamp(_, _) => snapshot_type(),
         Date64 => Date32,
         Dictionary(_, value) => delta_compatible(value),
-        List(f) | LargeList(f) | ListView(f) | LargeListView(f) | FixedSizeList(f, _) => {
-            List(Arc::new(Field::new("element", delta_compatible(f.data_type()), true)))
-        }
+        List(f) | LargeList(f) | ListView(f) | LargeListView(f) | FixedSizeList(f, _) => List(
+            Arc::new(Field::new("element", delta_compatible(f.data_type()), true)),
+        ),
         Struct(fields) => Struct(
             fields
                 .iter()

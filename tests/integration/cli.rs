@@ -5,9 +5,18 @@ use super::{Sandbox, setup_sql, tags_sql};
 #[test]
 fn runs_files_and_commands_in_order_with_csv_by_default() {
     let s = Sandbox::new();
-    let a = s.write("a.sql", "CREATE TABLE t (x INT) AS VALUES (1), (2);\nSELECT sum(x) AS total FROM t;");
+    let a = s.write(
+        "a.sql",
+        "CREATE TABLE t (x INT) AS VALUES (1), (2);\nSELECT sum(x) AS total FROM t;",
+    );
     let b = s.write("b.sql", "SELECT count(*) AS n FROM t;");
-    let out = s.ok(&["run", a.to_str().unwrap(), "-c", "INSERT INTO t VALUES (10)", b.to_str().unwrap()]);
+    let out = s.ok(&[
+        "run",
+        a.to_str().unwrap(),
+        "-c",
+        "INSERT INTO t VALUES (10)",
+        b.to_str().unwrap(),
+    ]);
     // csv (stdout is not a terminal), header per result, in command-line order
     assert_eq!(out, "total\n3\ncount\n1\nn\n3\n");
 }
@@ -32,7 +41,11 @@ fn formats_table_json_ndjson() {
 fn script_on_stdin() {
     let s = Sandbox::new();
     let out = s.with_stdin(&[], "SELECT 40 + 2 AS answer;");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "answer\n42\n");
     let out = s.with_stdin(&["run", "-"], "SELECT 'x' AS y;");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "y\nx\n");
@@ -60,12 +73,22 @@ fn parse_error_reports_file_line_column_with_caret_and_runs_nothing() {
     // catalog instead — a script that defines an entity and then fails to parse defines nothing.
     let script = s.write(
         "bad2.sql",
-        &format!("{}\nCREATE ENTITY customer KEY customer_id FROM customers;\nSELEC 1;", setup_sql()),
+        &format!(
+            "{}\nCREATE ENTITY customer KEY customer_id FROM customers;\nSELEC 1;",
+            setup_sql()
+        ),
     );
     let out = s.run(&["run", script.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(":7:1: "), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(s.ok(&["run", "-c", "SELECT count(*) AS n FROM tagfusion.entities"]), "n\n0\n");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(":7:1: "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        s.ok(&["run", "-c", "SELECT count(*) AS n FROM tagfusion.entities"]),
+        "n\n0\n"
+    );
 }
 
 #[test]
@@ -87,7 +110,10 @@ fn errors_stop_the_script_with_location_and_did_you_mean() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("not reached"));
     // The statements before the error took effect.
-    assert_eq!(s.ok(&["run", "-c", "SELECT name FROM tagfusion.entities"]), "name\ncustomer\n");
+    assert_eq!(
+        s.ok(&["run", "-c", "SELECT name FROM tagfusion.entities"]),
+        "name\ncustomer\n"
+    );
     let out = s.run(&["run", "-c", "SELECT * FROM custmers"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -100,18 +126,47 @@ fn errors_stop_the_script_with_location_and_did_you_mean() {
 fn definitions_tables_and_profiles_persist_across_processes() {
     let s = Sandbox::new();
     let setup = s.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
-    s.ok(&["run", setup.to_str().unwrap(), "-c", "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'"]);
+    s.ok(&[
+        "run",
+        setup.to_str().unwrap(),
+        "-c",
+        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
+    ]);
     // A second process sees the entity, the tags, the source tables and the profile.
     let tags = s.ok(&["run", "-c", "SHOW TAGS FOR customer"]);
     assert_eq!(
-        tags.lines().map(|l| l.split(',').nth(1).unwrap_or("")).collect::<Vec<_>>(),
-        vec!["tag", "gender", "orders_30d", "spend_30d", "important", "spend_rank"]
+        tags.lines()
+            .map(|l| l.split(',').nth(1).unwrap_or(""))
+            .collect::<Vec<_>>(),
+        vec![
+            "tag",
+            "gender",
+            "orders_30d",
+            "spend_30d",
+            "important",
+            "spend_rank"
+        ]
     );
-    let profile = s.ok(&["run", "-c", "SELECT customer_id, orders_30d, spend_30d FROM customer.profile ORDER BY 1"]);
-    assert_eq!(profile, "customer_id,orders_30d,spend_30d\nC1,3,160.0\nC2,1,80.0\nC3,1,60.0\nC4,0,\n");
+    let profile = s.ok(&[
+        "run",
+        "-c",
+        "SELECT customer_id, orders_30d, spend_30d FROM customer.profile ORDER BY 1",
+    ]);
+    assert_eq!(
+        profile,
+        "customer_id,orders_30d,spend_30d\nC1,3,160.0\nC2,1,80.0\nC3,1,60.0\nC4,0,\n"
+    );
     // … and can refresh again, which needs the source tables the first process declared.
-    s.ok(&["run", "-c", "REFRESH ENTITY customer AS OF TIMESTAMP '2026-06-20 00:00:00'"]);
-    let n = s.ok(&["run", "-c", "SELECT count(DISTINCT snapshot_at) AS n FROM customer.profile_history"]);
+    s.ok(&[
+        "run",
+        "-c",
+        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-06-20 00:00:00'",
+    ]);
+    let n = s.ok(&[
+        "run",
+        "-c",
+        "SELECT count(DISTINCT snapshot_at) AS n FROM customer.profile_history",
+    ]);
     assert_eq!(n, "n\n2\n");
 }
 
@@ -134,16 +189,32 @@ fn warehouse_from_environment_and_default_directory() {
         .output()
         .expect("run");
     assert!(out.status.success());
-    assert!(s.path("tagfusion-warehouse/_catalog/tags/_delta_log").exists());
+    assert!(
+        s.path("tagfusion-warehouse/_catalog/tags/_delta_log")
+            .exists()
+    );
 }
 
 #[test]
 fn a_failed_refresh_exits_1_and_keeps_the_previous_snapshot() {
     let s = Sandbox::new();
     let setup = s.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
-    s.ok(&["run", setup.to_str().unwrap(), "-c", "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'"]);
-    let before = s.ok(&["run", "-c", "SELECT * FROM customer.profile_history ORDER BY customer_id"]);
-    let tags_before = s.ok(&["run", "-c", "SELECT name, version, definition FROM tagfusion.tags ORDER BY position"]);
+    s.ok(&[
+        "run",
+        setup.to_str().unwrap(),
+        "-c",
+        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
+    ]);
+    let before = s.ok(&[
+        "run",
+        "-c",
+        "SELECT * FROM customer.profile_history ORDER BY customer_id",
+    ]);
+    let tags_before = s.ok(&[
+        "run",
+        "-c",
+        "SELECT name, version, definition FROM tagfusion.tags ORDER BY position",
+    ]);
     let out = s.run(&[
         "run",
         "-c",
@@ -152,8 +223,26 @@ fn a_failed_refresh_exits_1_and_keeps_the_previous_snapshot() {
         "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-02 00:00:00'",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("tag customer.broken failed"), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(s.ok(&["run", "-c", "SELECT * FROM customer.profile_history ORDER BY customer_id"]), before);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tag customer.broken failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "-c",
+            "SELECT * FROM customer.profile_history ORDER BY customer_id"
+        ]),
+        before
+    );
     s.ok(&["run", "-c", "DROP TAG customer.broken"]);
-    assert_eq!(s.ok(&["run", "-c", "SELECT name, version, definition FROM tagfusion.tags ORDER BY position"]), tags_before);
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "-c",
+            "SELECT name, version, definition FROM tagfusion.tags ORDER BY position"
+        ]),
+        tags_before
+    );
 }

@@ -13,8 +13,16 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
     assert!(out.contains("| C000001 "), "{out}");
 
     // At least 15 tags, all four kinds, categories two levels deep.
-    let kinds = s.ok(&["run", "-c", "SELECT kind, count(*) AS n FROM tagfusion.tags GROUP BY kind ORDER BY kind"]);
-    let kinds: Vec<&str> = kinds.lines().skip(1).map(|l| l.split(',').next().unwrap_or("")).collect();
+    let kinds = s.ok(&[
+        "run",
+        "-c",
+        "SELECT kind, count(*) AS n FROM tagfusion.tags GROUP BY kind ORDER BY kind",
+    ]);
+    let kinds: Vec<&str> = kinds
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or(""))
+        .collect();
     assert_eq!(kinds, vec!["attribute", "model", "rule", "statistic"]);
     let counts = s.ok(&[
         "run",
@@ -40,17 +48,39 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
                 sum(CASE WHEN p.important_customer = (coalesce(p.orders_180d, 0) >= 3 OR p.spend_365d >= 5000) THEN 1 ELSE 0 END) AS rule_ok
          FROM customer.profile p LEFT JOIN o USING (customer_id) LEFT JOIN y USING (customer_id)",
     ]);
-    assert_eq!(check, "customers,orders_ok,spend_ok,cats_ok,rule_ok\n400,400,400,400,400\n");
+    assert_eq!(
+        check,
+        "customers,orders_ok,spend_ok,cats_ok,rule_ok\n400,400,400,400,400\n"
+    );
     // Parquet strings read as Utf8, not Utf8View (see docs/benchmarks.md for why).
-    let types = s.ok(&["run", "-c", "SELECT arrow_typeof(category) AS t FROM orders LIMIT 1"]);
+    let types = s.ok(&[
+        "run",
+        "-c",
+        "SELECT arrow_typeof(category) AS t FROM orders LIMIT 1",
+    ]);
     assert_eq!(types, "t\nUtf8\n");
-    let busy = s.ok(&["run", "-c", "SELECT count(*) > 0 AS some FROM customer.profile WHERE orders_30d > 0"]);
+    let busy = s.ok(&[
+        "run",
+        "-c",
+        "SELECT count(*) > 0 AS some FROM customer.profile WHERE orders_30d > 0",
+    ]);
     assert_eq!(busy, "some\ntrue\n");
 
     // Deterministic: a second run in another warehouse gives the same profile — here under a
     // memory limit, with the template's count(DISTINCT …) tags each in its own grouped query.
-    let first = s.ok(&["run", "-c", "SELECT * FROM customer.profile ORDER BY customer_id"]);
+    let first = s.ok(&[
+        "run",
+        "-c",
+        "SELECT * FROM customer.profile ORDER BY customer_id",
+    ]);
     let other = Sandbox::new();
     other.ok(&["--memory-limit", "64M", "demo", "--customers", "400"]);
-    assert_eq!(other.ok(&["run", "-c", "SELECT * FROM customer.profile ORDER BY customer_id"]), first);
+    assert_eq!(
+        other.ok(&[
+            "run",
+            "-c",
+            "SELECT * FROM customer.profile ORDER BY customer_id"
+        ]),
+        first
+    );
 }

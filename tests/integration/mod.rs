@@ -12,7 +12,9 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn warehouse(&self) -> PathBuf {
@@ -32,13 +34,19 @@ impl Sandbox {
     /// `tagfusion --warehouse <wh> ARGS…` with the fixture directory as `$DATA`.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tagfusion"));
-        c.arg("--warehouse").arg(self.warehouse()).args(args).current_dir(self.dir.path());
+        c.arg("--warehouse")
+            .arg(self.warehouse())
+            .args(args)
+            .current_dir(self.dir.path());
         c.env_remove("TAGFUSION_WAREHOUSE");
         c
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().expect("run tagfusion")
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tagfusion")
     }
 
     /// Runs and asserts success; returns stdout.
@@ -62,7 +70,12 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tagfusion");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
         child.wait_with_output().expect("wait")
     }
 }

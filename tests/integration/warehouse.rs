@@ -7,7 +7,11 @@ use super::{Sandbox, python, setup_sql, tags_sql};
 
 /// Reads a Delta table with the deltalake Python package; rows as JSON lines with columns in
 /// table order, timestamps as epoch seconds.
-fn read_with_python(table: &std::path::Path, columns: &[&str], order_by: &str) -> Vec<serde_json::Value> {
+fn read_with_python(
+    table: &std::path::Path,
+    columns: &[&str],
+    order_by: &str,
+) -> Vec<serde_json::Value> {
     let script = r#"
 import json, os, sys, datetime
 from deltalake import DeltaTable
@@ -27,11 +31,24 @@ sys.stdout.flush()
 os._exit(0)
 "#;
     let out = Command::new(python())
-        .args(["-c", script, table.to_str().unwrap(), &columns.join(","), order_by])
+        .args([
+            "-c",
+            script,
+            table.to_str().unwrap(),
+            &columns.join(","),
+            order_by,
+        ])
         .output()
         .expect("run python");
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json")).collect()
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
 }
 
 #[test]
@@ -55,10 +72,21 @@ fn profile_history_reads_back_identically_with_python_deltalake() {
                 CAST(to_unixtime(snapshot_at) AS DOUBLE) AS snapshot_at \
          FROM customer.profile_history ORDER BY snapshot_at, customer_id",
     ]);
-    let ours: Vec<serde_json::Value> = ours.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let ours: Vec<serde_json::Value> = ours
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
     let theirs = read_with_python(
         &s.warehouse().join("customer/profile_history"),
-        &["customer_id", "gender", "orders_30d", "spend_30d", "important", "spend_rank", "snapshot_at"],
+        &[
+            "customer_id",
+            "gender",
+            "orders_30d",
+            "spend_30d",
+            "important",
+            "spend_rank",
+            "snapshot_at",
+        ],
         "snapshot_at,customer_id",
     );
     assert_eq!(ours.len(), 8);
@@ -81,9 +109,20 @@ fn catalog_tables_are_delta_tables_too() {
     let s = Sandbox::new();
     let setup = s.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
     s.ok(&["run", setup.to_str().unwrap()]);
-    let tags = read_with_python(&s.warehouse().join("_catalog/tags"), &["entity", "name", "kind", "position"], "position");
-    let names: Vec<(&str, &str)> =
-        tags.iter().map(|t| (t["name"].as_str().unwrap_or(""), t["kind"].as_str().unwrap_or(""))).collect();
+    let tags = read_with_python(
+        &s.warehouse().join("_catalog/tags"),
+        &["entity", "name", "kind", "position"],
+        "position",
+    );
+    let names: Vec<(&str, &str)> = tags
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap_or(""),
+                t["kind"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
     assert_eq!(
         names,
         vec![

@@ -24,7 +24,9 @@ pub struct AsOf {
 
 impl AsOf {
     pub fn new() -> Self {
-        Self { signature: Signature::nullary(Volatility::Stable) }
+        Self {
+            signature: Signature::nullary(Volatility::Stable),
+        }
     }
 }
 
@@ -97,14 +99,18 @@ impl ScalarUDFImpl for AsOf {
     fn simplify(&self, _args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
         let start = info.query_execution_start_time().unwrap_or_else(Utc::now);
         let nanos = as_of_nanos(info.config_options(), start)?;
-        Ok(ExprSimplifyResult::Simplified(lit(ScalarValue::TimestampNanosecond(Some(nanos), None))))
+        Ok(ExprSimplifyResult::Simplified(lit(
+            ScalarValue::TimestampNanosecond(Some(nanos), None),
+        )))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let nanos = as_of_nanos(&args.config_options, Utc::now())?;
-        Ok(ColumnarValue::Scalar(ScalarValue::TimestampNanosecond(Some(nanos), None)))
+        Ok(ColumnarValue::Scalar(ScalarValue::TimestampNanosecond(
+            Some(nanos),
+            None,
+        )))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&DOC)
     }
 }
-

@@ -15,7 +15,10 @@ use super::as_of::as_of_nanos;
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
 fn is_temporal(t: &DataType) -> bool {
-    matches!(t, DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 | DataType::Null)
+    matches!(
+        t,
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 | DataType::Null
+    )
 }
 
 /// Casts a date or timestamp argument to UTC nanoseconds without a zone.
@@ -50,7 +53,9 @@ fn whole_days(from: &TimestampNanosecondArray, to: &TimestampNanosecondArray) ->
 
 fn scalar_or_array(result: Int64Array, all_scalar: bool) -> Result<ColumnarValue> {
     if all_scalar {
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?))
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &result, 0,
+        )?))
     } else {
         Ok(ColumnarValue::Array(std::sync::Arc::new(result)))
     }
@@ -64,7 +69,9 @@ pub struct DaysSince {
 
 impl DaysSince {
     pub fn new() -> Self {
-        Self { signature: Signature::any(1, Volatility::Stable) }
+        Self {
+            signature: Signature::any(1, Volatility::Stable),
+        }
     }
 }
 
@@ -119,7 +126,9 @@ pub struct DaysBetween {
 
 impl DaysBetween {
     pub fn new() -> Self {
-        Self { signature: Signature::any(2, Volatility::Immutable) }
+        Self {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
     }
 }
 
@@ -154,7 +163,10 @@ impl ScalarUDFImpl for DaysBetween {
         Ok(DataType::Int64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let rows = if scalar { 1 } else { args.number_rows };
         let a = to_nanos(&args.args[0], rows)?;
         let b = to_nanos(&args.args[1], rows)?;
