@@ -95,6 +95,35 @@ impl TagDef {
     }
 }
 
+/// A segment (客群): a boolean condition over an entity's tags and other segments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentDef {
+    pub entity: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub definition: String,
+    /// Tags the condition reads.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Other segments the condition reads.
+    #[serde(default)]
+    pub segments: Vec<String>,
+    pub version: i64,
+    pub position: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SegmentDef {
+    pub fn qualified(&self) -> QualifiedName {
+        QualifiedName {
+            entity: self.entity.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
 /// A table or view created with plain SQL that the warehouse remembers across sessions.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceDef {
@@ -123,6 +152,8 @@ pub struct Catalog {
     pub entities: BTreeMap<String, EntityDef>,
     /// Tags of each entity in profile column order.
     pub tags: BTreeMap<String, Vec<TagDef>>,
+    /// Segments of each entity in creation order.
+    pub segments: BTreeMap<String, Vec<SegmentDef>>,
     pub sources: Vec<SourceDef>,
     pub snapshots: Vec<SnapshotRecord>,
 }
@@ -154,6 +185,61 @@ impl Catalog {
                 .collect();
             Error::unknown("tag", &name.to_string(), names.iter().map(String::as_str))
         })
+    }
+
+    pub fn segments_of(&self, entity: &str) -> &[SegmentDef] {
+        self.segments.get(entity).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn find_segment(&self, name: &QualifiedName) -> Option<&SegmentDef> {
+        self.segments_of(&name.entity)
+            .iter()
+            .find(|s| s.name == name.name)
+    }
+
+    pub fn segment(&self, name: &QualifiedName) -> Result<&SegmentDef> {
+        self.entity(&name.entity)?;
+        self.find_segment(name).ok_or_else(|| {
+            let names: Vec<String> = self
+                .segments_of(&name.entity)
+                .iter()
+                .map(|s| s.qualified().to_string())
+                .collect();
+            Error::unknown(
+                "segment",
+                &name.to_string(),
+                names.iter().map(String::as_str),
+            )
+        })
+    }
+
+    /// Segments of `entity` that read any of `tags`.
+    pub fn segments_using_tags(&self, entity: &str, tags: &BTreeSet<String>) -> Vec<&SegmentDef> {
+        self.segments_of(entity)
+            .iter()
+            .filter(|s| s.tags.iter().any(|t| tags.contains(t)))
+            .collect()
+    }
+
+    /// `segments` and every segment that reads them, transitively.
+    pub fn segments_with_dependents(
+        &self,
+        entity: &str,
+        segments: BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mut out = segments;
+        loop {
+            let more: Vec<String> = self
+                .segments_of(entity)
+                .iter()
+                .filter(|s| !out.contains(&s.name) && s.segments.iter().any(|d| out.contains(d)))
+                .map(|s| s.name.clone())
+                .collect();
+            if more.is_empty() {
+                return out;
+            }
+            out.extend(more);
+        }
     }
 
     /// Tags of `entity` that use `tag` directly.

@@ -11,7 +11,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Catalog, EntityDef, SnapshotRecord, SourceDef, TagDef};
+use super::{Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef};
 use crate::error::{Error, Result};
 use crate::warehouse::{Warehouse, WriteMode, snapshot_type};
 
@@ -19,6 +19,7 @@ pub const ENTITIES: &str = "_catalog/entities";
 pub const TAGS: &str = "_catalog/tags";
 pub const SOURCES: &str = "_catalog/sources";
 pub const SNAPSHOTS: &str = "_catalog/snapshots";
+pub const SEGMENTS: &str = "_catalog/segments";
 
 fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -66,6 +67,29 @@ pub static TAGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+fn string_list(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))),
+        true,
+    )
+}
+
+pub static SEGMENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("entity", false),
+        utf8("name", false),
+        utf8("description", true),
+        utf8("definition", false),
+        string_list("tags"),
+        string_list("segments"),
+        Field::new("version", DataType::Int64, false),
+        Field::new("position", DataType::Int64, false),
+        ts("created_at"),
+        ts("updated_at"),
+    ]))
+});
+
 pub static SOURCES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         utf8("name", false),
@@ -89,10 +113,11 @@ pub static SNAPSHOTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// All catalog tables with their schemas.
-pub fn tables() -> [(&'static str, &'static str, SchemaRef); 4] {
+pub fn tables() -> [(&'static str, &'static str, SchemaRef); 5] {
     [
         ("entities", ENTITIES, ENTITIES_SCHEMA.clone()),
         ("tags", TAGS, TAGS_SCHEMA.clone()),
+        ("segments", SEGMENTS, SEGMENTS_SCHEMA.clone()),
         ("sources", SOURCES, SOURCES_SCHEMA.clone()),
         ("snapshots", SNAPSHOTS, SNAPSHOTS_SCHEMA.clone()),
     ]
@@ -153,6 +178,8 @@ pub async fn load(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Catalog
     let mut tags: Vec<TagDef> = read_rows(warehouse, ctx, TAGS).await?;
     let mut sources: Vec<SourceDef> = read_rows(warehouse, ctx, SOURCES).await?;
     let snapshots: Vec<SnapshotRecord> = read_rows(warehouse, ctx, SNAPSHOTS).await?;
+    let mut segments: Vec<SegmentDef> = read_rows(warehouse, ctx, SEGMENTS).await?;
+    segments.sort_by(|a, b| (&a.entity, a.position).cmp(&(&b.entity, b.position)));
     tags.sort_by(|a, b| (&a.entity, a.position).cmp(&(&b.entity, b.position)));
     sources.sort_by_key(|s| s.created_at);
     let mut catalog = Catalog {
@@ -171,7 +198,31 @@ pub async fn load(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Catalog
             .or_default()
             .push(tag);
     }
+    for segment in segments
+        .into_iter()
+        .filter(|s| catalog.entities.contains_key(&s.entity))
+    {
+        catalog
+            .segments
+            .entry(segment.entity.clone())
+            .or_default()
+            .push(segment);
+    }
     Ok(catalog)
+}
+
+/// Saves the segments table (one commit).
+pub async fn save_segments(warehouse: &Warehouse, catalog: &Catalog) -> Result<()> {
+    let segments: Vec<&SegmentDef> = catalog.segments.values().flatten().collect();
+    warehouse
+        .write_batches(
+            SEGMENTS,
+            &SEGMENTS_SCHEMA,
+            vec![to_batch(&SEGMENTS_SCHEMA, &segments)?],
+            WriteMode::Overwrite,
+        )
+        .await?;
+    Ok(())
 }
 
 /// Saves the tags table (one commit).

@@ -272,6 +272,10 @@ impl Engine {
             .iter()
             .filter(|t| t.name != tag.name)
             .collect();
+        let qualified = tag.qualified();
+        let mut candidates: Vec<String> =
+            source.fields().iter().map(|f| f.name().clone()).collect();
+        candidates.extend(catalog.tags_of(&entity.name).iter().map(|t| t.name.clone()));
         let mut scratch = Scratch::new(&self.ctx);
         match tag.body() {
             Body::Expression(_) => {
@@ -290,7 +294,7 @@ impl Engine {
                     crate::parser::quote_ident(&relation)
                 );
                 let plan = self
-                    .plan_definition(&sql, catalog, entity, source, tag)
+                    .plan_definition(&sql, ("tag", &qualified), "tag or column", &candidates)
                     .await?;
                 let value_type = plan.schema().field(0).data_type().clone();
                 let names: BTreeSet<String> = others.iter().map(|t| t.name.clone()).collect();
@@ -314,7 +318,7 @@ impl Engine {
             Body::Query(q) => {
                 let sql = format!("SELECT * FROM ({q}) AS __tf_q");
                 let plan = self
-                    .plan_definition(&sql, catalog, entity, source, tag)
+                    .plan_definition(&sql, ("tag", &qualified), "tag or column", &candidates)
                     .await?;
                 let fields = plan.schema().fields();
                 if fields.len() != 2 {
@@ -351,7 +355,7 @@ impl Engine {
                     crate::parser::quote_ident(&relation)
                 );
                 let plan = self
-                    .plan_definition(&sql, catalog, entity, source, tag)
+                    .plan_definition(&sql, ("tag", &qualified), "tag or column", &candidates)
                     .await?;
                 Ok(Checked {
                     value_type: plan.schema().field(0).data_type().clone(),
@@ -362,32 +366,31 @@ impl Engine {
         }
     }
 
-    async fn plan_definition(
+    /// Plans a definition; unknown names become "did you mean" errors over `candidates`.
+    pub(super) async fn plan_definition(
         &self,
         sql: &str,
-        catalog: &Catalog,
-        entity: &EntityDef,
-        source: &SchemaRef,
-        tag: &TagDef,
+        object: (&str, &QualifiedName),
+        unknown_what: &'static str,
+        candidates: &[String],
     ) -> Result<LogicalPlan> {
+        let (kind, name) = object;
         let state = self.ctx.state();
-        let result = async { state.create_logical_plan(sql).await }.await;
-        result.map_err(|e| {
+        state.create_logical_plan(sql).await.map_err(|e| {
             let text = e.strip_backtrace();
-            if let Some(name) = missing_field(&text) {
-                let mut candidates: Vec<String> =
-                    source.fields().iter().map(|f| f.name().clone()).collect();
-                candidates.extend(catalog.tags_of(&entity.name).iter().map(|t| t.name.clone()));
+            if let Some(missing) = missing_field(&text) {
                 return Error::Unknown {
-                    what: "tag or column",
-                    name: format!("{name}' in the definition of tag '{}", tag.qualified()),
-                    suggestion: crate::error::closest(&name, candidates.iter().map(String::as_str)),
+                    what: unknown_what,
+                    name: format!("{missing}' in the definition of {kind} '{name}"),
+                    suggestion: crate::error::closest(
+                        &missing,
+                        candidates.iter().map(String::as_str),
+                    ),
                 };
             }
             match self.diagnose(e) {
                 Error::DataFusion(e) => Error::invalid(format!(
-                    "the definition of tag {} does not plan: {}",
-                    tag.qualified(),
+                    "the definition of {kind} {name} does not plan: {}",
                     Error::DataFusion(e)
                 )),
                 other => other,
@@ -409,6 +412,15 @@ impl Engine {
                 .into_iter()
                 .filter(|t| t.is_active())
                 .map(|t| t.qualified().to_string())
+                .collect();
+            let users: Vec<String> = users
+                .into_iter()
+                .chain(
+                    catalog
+                        .segments_using_tags(&name.entity, &BTreeSet::from([name.name.clone()]))
+                        .into_iter()
+                        .map(|s| format!("segment {}", s.qualified())),
+                )
                 .collect();
             if !users.is_empty() {
                 return Err(Error::invalid(format!(
@@ -438,16 +450,36 @@ impl Engine {
         let mut catalog = self.catalog.read().await.clone();
         catalog.tag(name)?;
         let doomed = catalog.with_dependents(&name.entity, &name.name);
-        if doomed.len() > 1 && !cascade {
+        let doomed_segments: BTreeSet<String> = catalog.segments_with_dependents(
+            &name.entity,
+            catalog
+                .segments_using_tags(&name.entity, &doomed)
+                .into_iter()
+                .map(|s| s.name.clone())
+                .collect(),
+        );
+        if (doomed.len() > 1 || !doomed_segments.is_empty()) && !cascade {
             let users: Vec<String> = doomed
                 .iter()
                 .filter(|d| **d != name.name)
                 .map(|d| format!("{}.{d}", name.entity))
+                .chain(
+                    doomed_segments
+                        .iter()
+                        .map(|d| format!("segment {}.{d}", name.entity)),
+                )
                 .collect();
             return Err(Error::invalid(format!(
                 "tag {name} is used by {}; drop those first or use DROP TAG {name} CASCADE",
                 users.join(", ")
             )));
+        }
+        if !doomed_segments.is_empty() {
+            if let Some(list) = catalog.segments.get_mut(&name.entity) {
+                list.retain(|s| !doomed_segments.contains(&s.name));
+            }
+            store::save_segments(&self.warehouse, &catalog).await?;
+            self.deregister_segments(&name.entity, &doomed_segments)?;
         }
         if let Some(tags) = catalog.tags.get_mut(&name.entity) {
             tags.retain(|t| !doomed.contains(&t.name));
@@ -462,15 +494,19 @@ impl Engine {
         let mut catalog = self.catalog.read().await.clone();
         catalog.entity(name)?;
         let tags = catalog.tags_of(name).len();
-        if tags > 0 && !cascade {
+        let segments = catalog.segments_of(name).len();
+        if tags + segments > 0 && !cascade {
             return Err(Error::invalid(format!(
-                "entity {name} has {tags} tag(s); drop them first or use DROP ENTITY {name} CASCADE"
+                "entity {name} has {tags} tag(s) and {segments} segment(s); drop them first or use DROP ENTITY {name} CASCADE"
             )));
         }
         catalog.entities.remove(name);
         store::save_entities(&self.warehouse, &catalog).await?;
         catalog.tags.remove(name);
         store::save_tags(&self.warehouse, &catalog).await?;
+        if catalog.segments.remove(name).is_some() {
+            store::save_segments(&self.warehouse, &catalog).await?;
+        }
         self.warehouse.remove(name).await?;
         self.deregister_entity(name)?;
         self.commit_catalog(catalog, None).await?;
@@ -513,7 +549,7 @@ fn keys_comparable(a: &DataType, b: &DataType) -> bool {
 }
 
 /// Names of all columns any node of the plan reads.
-fn referenced_columns(plan: &LogicalPlan) -> BTreeSet<String> {
+pub(super) fn referenced_columns(plan: &LogicalPlan) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let _ = plan.apply_with_subqueries(|node| {
         for expr in node.expressions() {

@@ -6,6 +6,7 @@ mod output;
 mod refresh;
 mod registry;
 mod scratch;
+mod segments;
 mod show;
 mod sources;
 
@@ -165,6 +166,10 @@ impl Engine {
             Statement::AlterTag { name, change } => self.alter_tag(name, change).await,
             Statement::DropTag { name, cascade } => self.drop_tag(name, *cascade).await,
             Statement::DropEntity { name, cascade } => self.drop_entity(name, *cascade).await,
+            Statement::CreateSegment(c) => self.create_segment(c).await,
+            Statement::ShowSegments { entity } => self.show_segments(entity.as_deref()).await,
+            Statement::DescribeSegment(name) => self.describe_segment(name).await,
+            Statement::DropSegment { name, cascade } => self.drop_segment(name, *cascade).await,
         }
     }
 }

@@ -88,7 +88,7 @@ impl Engine {
         ) else {
             schema.deregister_table("profile")?;
             schema.deregister_table("profile_history")?;
-            return Ok(());
+            return self.register_segments(catalog, entity, &schema).await;
         };
         let provider = self.warehouse.provider(&table).await?;
         let history_schema = provider.schema();
@@ -111,7 +111,7 @@ impl Engine {
             .filter(ident("snapshot_at").eq(lit(snapshot_literal(latest.snapshot_at))))?
             .select(columns)?;
         replace_table(&schema, "profile", profile.into_view())?;
-        Ok(())
+        self.register_segments(catalog, entity, &schema).await
     }
 
     pub(super) fn deregister_entity(&self, entity: &str) -> Result<()> {

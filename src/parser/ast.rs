@@ -37,6 +37,15 @@ pub enum Statement {
         name: QualifiedName,
         cascade: bool,
     },
+    CreateSegment(CreateSegment),
+    ShowSegments {
+        entity: Option<String>,
+    },
+    DescribeSegment(QualifiedName),
+    DropSegment {
+        name: QualifiedName,
+        cascade: bool,
+    },
     DropEntity {
         name: String,
         cascade: bool,
@@ -119,6 +128,16 @@ impl Body {
             Body::Query(q) => format!("({q})"),
         }
     }
+}
+
+/// `CREATE [OR REPLACE] SEGMENT entity.name [DESCRIPTION '…'] AS <boolean expression>`
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateSegment {
+    pub or_replace: bool,
+    pub name: QualifiedName,
+    pub description: Option<String>,
+    /// The boolean expression as written.
+    pub definition: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

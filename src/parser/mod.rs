@@ -216,6 +216,30 @@ impl<'a> TagParser<'a> {
         match (first.as_str(), second.as_str()) {
             ("CREATE", "ENTITY") => self.parse_create_entity(),
             ("CREATE", "TAG") => self.parse_create_tag(),
+            ("CREATE", "SEGMENT") => self.parse_create_segment(),
+            ("SHOW", "SEGMENTS") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let entity = if self.parse_word("FOR") {
+                    Some(self.parse_name()?)
+                } else {
+                    None
+                };
+                Ok(Statement::ShowSegments { entity })
+            }
+            ("DESCRIBE", "SEGMENT") | ("DESC", "SEGMENT") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let name = self.parse_qualified("segment name (entity.segment)")?;
+                Ok(Statement::DescribeSegment(name))
+            }
+            ("DROP", "SEGMENT") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let name = self.parse_qualified("segment name (entity.segment)")?;
+                let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
+                Ok(Statement::DropSegment { name, cascade })
+            }
             ("REFRESH", _) => self.parse_refresh(),
             ("SHOW", "ENTITIES") => {
                 self.df.parser.next_token();
@@ -422,6 +446,23 @@ impl<'a> TagParser<'a> {
                 }
             }
         }
+    }
+
+    fn parse_create_segment(&mut self) -> Result<Statement> {
+        let or_replace = self.parse_create_prefix();
+        let name = self.parse_qualified("segment name (entity.segment)")?;
+        let mut description = None;
+        if self.parse_word("DESCRIPTION") {
+            description = Some(self.parse_string()?);
+        }
+        self.expect_word("AS")?;
+        let definition = self.parse_expr_text()?;
+        Ok(Statement::CreateSegment(CreateSegment {
+            or_replace,
+            name,
+            description,
+            definition,
+        }))
     }
 
     fn parse_refresh(&mut self) -> Result<Statement> {

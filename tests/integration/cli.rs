@@ -156,6 +156,16 @@ fn definitions_tables_and_profiles_persist_across_processes() {
         profile,
         "customer_id,orders_30d,spend_30d\nC1,3,160.0\nC2,1,80.0\nC3,1,60.0\nC4,0,\n"
     );
+    // Segments defined in one process are views in the next.
+    s.ok(&[
+        "run",
+        "-c",
+        "CREATE SEGMENT customer.active AS orders_30d > 0",
+    ]);
+    assert_eq!(
+        s.ok(&["run", "-c", "SELECT count(*) AS n FROM customer.active"]),
+        "n\n3\n"
+    );
     // … and can refresh again, which needs the source tables the first process declared.
     s.ok(&[
         "run",
