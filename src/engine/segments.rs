@@ -144,9 +144,9 @@ impl Engine {
         if read.contains(name) && existing.is_some() {
             used_segments.push(name.clone());
         }
-        for t in tags
+        if let Some(t) = tags
             .iter()
-            .filter(|t| used_tags.contains(&t.name) && !t.is_active())
+            .find(|t| used_tags.contains(&t.name) && !t.is_active())
         {
             return Err(Error::invalid(format!(
                 "tag {} is offline (下架) and cannot be used by new definitions; bring it back with \
