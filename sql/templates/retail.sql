@@ -135,3 +135,16 @@ CREATE OR REPLACE TAG customer.rfm_class CATEGORY '价值/RFM' DESCRIPTION 'RFM 
 
 CREATE OR REPLACE TAG customer.spend_decile KIND model CATEGORY '价值/RFM' DESCRIPTION '年消费十分位 (1=最低, 10=最高)' OWNER 'data-science'
   AS ntile(10) OVER (ORDER BY spend_365d, customer_id);
+
+-- 客群 · segments: views over the latest profile ---------------------------------------------------
+CREATE OR REPLACE SEGMENT customer.inactive_retail DESCRIPTION '30天未活跃的零售客户 (有过购买)'
+  AS inactive_30d AND first_order_at IS NOT NULL;
+
+CREATE OR REPLACE SEGMENT customer.high_value DESCRIPTION '高价值: RFM 重要价值/重要保持客户'
+  AS rfm_class IN ('重要价值客户', '重要保持客户');
+
+CREATE OR REPLACE SEGMENT customer.win_back DESCRIPTION '待挽回: 高价值中已休眠或流失的客户'
+  AS high_value AND lifecycle_stage IN ('休眠', '流失');
+
+CREATE OR REPLACE SEGMENT customer.coupon_lovers DESCRIPTION '促销敏感: 半数以上订单用券'
+  AS coupon_order_share >= 0.5;

@@ -108,6 +108,34 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
     for output in summary {
         print_output(output, format, &mut out).await?;
     }
+    let segments: Vec<String> = engine
+        .catalog()
+        .await
+        .segments_of("customer")
+        .iter()
+        .map(|s| {
+            format!(
+                "SELECT {} AS n, {} AS segment, {} AS description, count(*) AS customers FROM customer.{}",
+                s.position,
+                quote_str(&s.name),
+                quote_str(s.description.as_deref().unwrap_or("")),
+                crate::parser::quote_ident(&s.name)
+            )
+        })
+        .collect();
+    if !segments.is_empty() {
+        say(
+            &mut out,
+            "Segments (SELECT count(*) FROM customer.<segment>):",
+        );
+        let sql = format!(
+            "SELECT segment, description, customers FROM ({}) ORDER BY n",
+            segments.join(" UNION ALL ")
+        );
+        for output in engine.run_script(&sql).await? {
+            print_output(output, format, &mut out).await?;
+        }
+    }
     say(
         &mut out,
         "Example profiles (SELECT … FROM customer.profile):",

@@ -10,6 +10,16 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
     assert!(out.contains("Generated 400 customers"), "{out}");
     assert!(out.contains("Tags by kind and category"), "{out}");
     assert!(out.contains("Example profiles"), "{out}");
+    assert!(out.contains("| inactive_retail "), "{out}");
+    // Segment sizes agree with plain SQL over the profile.
+    let seg = s.ok(&[
+        "run",
+        "-c",
+        "SELECT (SELECT count(*) FROM customer.high_value) = (SELECT count(*) FROM customer.profile \
+                 WHERE rfm_class IN ('重要价值客户', '重要保持客户')) AS same, \
+                (SELECT count(*) FROM customer.win_back) <= (SELECT count(*) FROM customer.high_value) AS subset",
+    ]);
+    assert_eq!(seg, "same,subset\ntrue,true\n");
     assert!(out.contains("| C000001 "), "{out}");
 
     // At least 15 tags, all four kinds, categories two levels deep.
