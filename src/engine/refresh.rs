@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::{SessionContext, cast, ident, lit};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,7 +19,7 @@ use super::output::{Cell, table};
 use super::registry::{profile_history_path, snapshot_literal};
 use super::scratch::Scratch;
 use super::{Engine, Output};
-use crate::catalog::{Catalog, EntityDef, SnapshotRecord, TagDef, store};
+use crate::catalog::{Catalog, EntityDef, SegmentDef, SnapshotRecord, TagDef, store};
 use crate::compiler::{self, Joined, KEY_COLUMN, VALUE_COLUMN};
 use crate::error::{Error, Result};
 use crate::parser::{QualifiedName, quote_ident};
@@ -39,6 +39,8 @@ struct RefreshJob<'a> {
     replace: bool,
     /// Start from the latest snapshot (REFRESH TAG) rather than the entity's source.
     from_snapshot: bool,
+    /// The entity's segments: their membership is recorded with the snapshot.
+    segments: Vec<SegmentDef>,
 }
 
 impl Engine {
@@ -70,6 +72,7 @@ impl Engine {
             as_of,
             replace,
             from_snapshot: false,
+            segments: catalog.segments_of(entity).to_vec(),
         };
         self.run_refresh(catalog, job, "refresh entity".to_string(), started)
             .await
@@ -139,6 +142,7 @@ impl Engine {
             as_of: latest.snapshot_at,
             replace: true,
             from_snapshot: true,
+            segments: catalog.segments_of(&name.entity).to_vec(),
         };
         self.run_refresh(catalog, job, format!("refresh tag {name}"), Utc::now())
             .await
@@ -260,6 +264,7 @@ impl Engine {
             .map(|t| t.name.clone())
             .collect();
         let sql = compiler::profile_query(&entity.key, &base, &joined, &levels, &output);
+        let (sql, segments) = self.with_segments(&rctx, sql, &job.segments, &output).await;
         let df = rctx.sql(&sql).await.map_err(|e| {
             Error::invalid(format!(
                 "compiling the profile of {} failed: {}",
@@ -285,6 +290,9 @@ impl Engine {
                 .ok_or_else(|| Error::invalid(format!("tag {name} vanished")))?;
             columns.push(cast(ident(name), parse_type(&tag.value_type)?).alias(name));
         }
+        for segment in &segments {
+            columns.push(cast(ident(segment), DataType::Boolean).alias(segment_column(segment)));
+        }
         columns.push(lit(snapshot_literal(job.as_of)).alias("snapshot_at"));
         let df = df
             .select(columns)?
@@ -302,6 +310,47 @@ impl Engine {
             .await?;
         progress.finish_and_clear();
         self.count_rows(&entity.name, job.as_of).await
+    }
+
+    /// Adds each segment as a boolean column over the profile query, dependencies first. A
+    /// segment that does not plan here (it reads a tag this snapshot lacks, a table that is gone,
+    /// or uses IN (subquery)) is left out of the snapshot rather than failing the refresh.
+    async fn with_segments(
+        &self,
+        rctx: &SessionContext,
+        mut sql: String,
+        segments: &[SegmentDef],
+        output: &[String],
+    ) -> (String, Vec<String>) {
+        let mut included: Vec<String> = Vec::new();
+        let mut left: Vec<&SegmentDef> = segments.iter().collect();
+        loop {
+            let ready = left
+                .iter()
+                .position(|s| s.segments.iter().all(|d| included.contains(d)));
+            let Some(i) = ready else { break };
+            let segment = left.remove(i);
+            if !segment.tags.iter().all(|t| output.contains(t)) {
+                continue;
+            }
+            let candidate = format!(
+                "SELECT *, ({}) AS {} FROM ({sql}) AS __tf_g{}",
+                segment.definition,
+                quote_ident(&segment.name),
+                included.len()
+            );
+            // Physical planning too: an IN (subquery) is fine in a view's WHERE but DataFusion
+            // cannot yet run it as a projected column; such a segment keeps its view only.
+            let plans = match rctx.sql(&candidate).await {
+                Ok(df) => df.create_physical_plan().await.is_ok(),
+                Err(_) => false,
+            };
+            if plans {
+                sql = candidate;
+                included.push(segment.name.clone());
+            }
+        }
+        (sql, included)
     }
 
     async fn count_rows(&self, entity: &str, at: DateTime<Utc>) -> Result<usize> {
@@ -411,4 +460,9 @@ impl Engine {
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     }
+}
+
+/// The `profile_history` column that records membership of a segment.
+pub(super) fn segment_column(segment: &str) -> String {
+    format!("segment:{segment}")
 }

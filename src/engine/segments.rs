@@ -11,6 +11,7 @@ use datafusion::catalog::SchemaProvider;
 
 use super::ddl::{parse_type, referenced_columns};
 use super::output::{Cell, table};
+use super::refresh::segment_column;
 use super::scratch::Scratch;
 use super::{Engine, Output};
 use crate::catalog::{Catalog, SegmentDef, store};
@@ -307,6 +308,7 @@ impl Engine {
         let latest = catalog
             .latest_snapshot(&name.entity)
             .map(|s| s.snapshot_at.format("%Y-%m-%d %H:%M:%S").to_string());
+        let history = self.segment_history(&segment).await?;
         let rows: Vec<(&str, Option<String>)> = vec![
             ("name", Some(segment.qualified().to_string())),
             ("description", segment.description.clone()),
@@ -318,11 +320,50 @@ impl Engine {
             ("size", size),
             ("snapshot", latest),
         ];
-        table(
-            &["property", "value"],
-            rows.into_iter()
-                .map(|(k, v)| vec![Cell::from(k), Cell::from(v)])
-                .collect(),
-        )
+        let mut cells: Vec<Vec<Cell>> = rows
+            .into_iter()
+            .map(|(k, v)| vec![Cell::from(k), Cell::from(v)])
+            .collect();
+        for (at, size) in history {
+            cells.push(vec![
+                Cell::from(format!("size at {at}")),
+                Cell::from(size.to_string()),
+            ]);
+        }
+        table(&["property", "value"], cells)
+    }
+
+    /// Members per snapshot, from the membership recorded with each snapshot.
+    async fn segment_history(&self, segment: &SegmentDef) -> Result<Vec<(String, i64)>> {
+        let history = format!("{}.profile_history", quote_ident(&segment.entity));
+        let column = segment_column(&segment.name);
+        let Ok(df) = self.ctx.table(history.as_str()).await else {
+            return Ok(Vec::new());
+        };
+        if df.schema().field_with_unqualified_name(&column).is_err() {
+            return Ok(Vec::new());
+        }
+        let batches = self
+            .ctx
+            .sql(&format!(
+                "SELECT to_char(snapshot_at, '%Y-%m-%d %H:%M:%S'), \
+                        CAST(count(*) FILTER (WHERE {col}) AS BIGINT) \
+                 FROM {history} WHERE {col} IS NOT NULL GROUP BY snapshot_at ORDER BY snapshot_at",
+                col = quote_ident(&column)
+            ))
+            .await?
+            .collect()
+            .await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            use datafusion::arrow::array::AsArray;
+            use datafusion::arrow::datatypes::Int64Type;
+            let at = b.column(0).as_string::<i32>();
+            let n = b.column(1).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                out.push((at.value(i).to_string(), n.value(i)));
+            }
+        }
+        Ok(out)
     }
 }
