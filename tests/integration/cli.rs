@@ -1,6 +1,6 @@
 //! `tagfusion run`, scripts on stdin, output formats, errors and exit codes.
 
-use super::{Sandbox, setup_sql, tags_sql};
+use super::{Sandbox, setup_sql};
 
 #[test]
 fn runs_files_and_commands_in_order_with_csv_by_default() {
@@ -125,13 +125,7 @@ fn errors_stop_the_script_with_location_and_did_you_mean() {
 #[test]
 fn definitions_tables_and_profiles_persist_across_processes() {
     let s = Sandbox::new();
-    let setup = s.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
-    s.ok(&[
-        "run",
-        setup.to_str().unwrap(),
-        "-c",
-        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
-    ]);
+    s.fixture(&["2026-07-01 00:00:00"]);
     // A second process sees the entity, the tags, the source tables and the profile.
     let tags = s.ok(&["run", "-c", "SHOW TAGS FOR customer"]);
     assert_eq!(
@@ -208,13 +202,7 @@ fn warehouse_from_environment_and_default_directory() {
 #[test]
 fn a_failed_refresh_exits_1_and_keeps_the_previous_snapshot() {
     let s = Sandbox::new();
-    let setup = s.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
-    s.ok(&[
-        "run",
-        setup.to_str().unwrap(),
-        "-c",
-        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
-    ]);
+    s.fixture(&["2026-07-01 00:00:00"]);
     let before = s.ok(&[
         "run",
         "-c",

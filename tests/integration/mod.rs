@@ -60,6 +60,20 @@ impl Sandbox {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
+    /// Defines the fixture tables, entity and tags, then refreshes as of each time given.
+    pub fn fixture(&self, as_of: &[&str]) {
+        let setup = self.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
+        let refreshes: Vec<String> = as_of
+            .iter()
+            .map(|t| format!("REFRESH ENTITY customer AS OF TIMESTAMP '{t}'"))
+            .collect();
+        let mut args = vec!["run", setup.to_str().unwrap_or_default()];
+        for r in &refreshes {
+            args.extend(["-c", r.as_str()]);
+        }
+        self.ok(&args);
+    }
+
     /// Runs with `stdin` as standard input.
     pub fn with_stdin(&self, args: &[&str], stdin: &str) -> Output {
         use std::io::Write;

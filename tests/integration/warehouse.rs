@@ -54,15 +54,7 @@ os._exit(0)
 #[test]
 fn profile_history_reads_back_identically_with_python_deltalake() {
     let s = Sandbox::new();
-    let setup = s.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
-    s.ok(&[
-        "run",
-        setup.to_str().unwrap(),
-        "-c",
-        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-06-20 00:00:00'",
-        "-c",
-        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
-    ]);
+    s.fixture(&["2026-06-20 00:00:00", "2026-07-01 00:00:00"]);
     let ours = s.ok(&[
         "--format",
         "ndjson",
