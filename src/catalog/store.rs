@@ -211,69 +211,71 @@ pub async fn load(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Catalog
     Ok(catalog)
 }
 
+/// Writes `rows` as the table's whole content (or appended) in one commit.
+async fn write_rows<T: Serialize>(
+    warehouse: &Warehouse,
+    path: &str,
+    schema: &SchemaRef,
+    rows: &[T],
+    mode: WriteMode,
+) -> Result<()> {
+    warehouse
+        .write_batches(path, schema, vec![to_batch(schema, rows)?], mode)
+        .await?;
+    Ok(())
+}
+
 /// Saves the segments table (one commit).
 pub async fn save_segments(warehouse: &Warehouse, catalog: &Catalog) -> Result<()> {
     let segments: Vec<&SegmentDef> = catalog.segments.values().flatten().collect();
-    warehouse
-        .write_batches(
-            SEGMENTS,
-            &SEGMENTS_SCHEMA,
-            vec![to_batch(&SEGMENTS_SCHEMA, &segments)?],
-            WriteMode::Overwrite,
-        )
-        .await?;
-    Ok(())
+    write_rows(
+        warehouse,
+        SEGMENTS,
+        &SEGMENTS_SCHEMA,
+        &segments,
+        WriteMode::Overwrite,
+    )
+    .await
 }
 
 /// Saves the tags table (one commit).
 pub async fn save_tags(warehouse: &Warehouse, catalog: &Catalog) -> Result<()> {
     let tags: Vec<&TagDef> = catalog.tags.values().flatten().collect();
-    warehouse
-        .write_batches(
-            TAGS,
-            &TAGS_SCHEMA,
-            vec![to_batch(&TAGS_SCHEMA, &tags)?],
-            WriteMode::Overwrite,
-        )
-        .await?;
-    Ok(())
+    write_rows(warehouse, TAGS, &TAGS_SCHEMA, &tags, WriteMode::Overwrite).await
 }
 
 /// Saves the entities table (one commit). Tags whose entity is gone are ignored on load, so
 /// dropping an entity is safe to commit before its tags.
 pub async fn save_entities(warehouse: &Warehouse, catalog: &Catalog) -> Result<()> {
     let entities: Vec<&EntityDef> = catalog.entities.values().collect();
-    warehouse
-        .write_batches(
-            ENTITIES,
-            &ENTITIES_SCHEMA,
-            vec![to_batch(&ENTITIES_SCHEMA, &entities)?],
-            WriteMode::Overwrite,
-        )
-        .await?;
-    Ok(())
+    write_rows(
+        warehouse,
+        ENTITIES,
+        &ENTITIES_SCHEMA,
+        &entities,
+        WriteMode::Overwrite,
+    )
+    .await
 }
 
 pub async fn save_sources(warehouse: &Warehouse, sources: &[SourceDef]) -> Result<()> {
-    warehouse
-        .write_batches(
-            SOURCES,
-            &SOURCES_SCHEMA,
-            vec![to_batch(&SOURCES_SCHEMA, sources)?],
-            WriteMode::Overwrite,
-        )
-        .await?;
-    Ok(())
+    write_rows(
+        warehouse,
+        SOURCES,
+        &SOURCES_SCHEMA,
+        sources,
+        WriteMode::Overwrite,
+    )
+    .await
 }
 
 pub async fn append_snapshot(warehouse: &Warehouse, record: &SnapshotRecord) -> Result<()> {
-    warehouse
-        .write_batches(
-            SNAPSHOTS,
-            &SNAPSHOTS_SCHEMA,
-            vec![to_batch(&SNAPSHOTS_SCHEMA, std::slice::from_ref(record))?],
-            WriteMode::Append,
-        )
-        .await?;
-    Ok(())
+    write_rows(
+        warehouse,
+        SNAPSHOTS,
+        &SNAPSHOTS_SCHEMA,
+        std::slice::from_ref(record),
+        WriteMode::Append,
+    )
+    .await
 }

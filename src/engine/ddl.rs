@@ -288,14 +288,7 @@ impl Engine {
                     fields.push(Field::new(&t.name, parse_type(&t.value_type)?, true));
                 }
                 let relation = scratch.register(Arc::new(Schema::new(fields)), Vec::new())?;
-                let sql = format!(
-                    "SELECT {} AS v FROM {}",
-                    compiler::tag_expression(tag, None),
-                    crate::parser::quote_ident(&relation)
-                );
-                let plan = self
-                    .plan_definition(&sql, ("tag", &qualified), "tag or column", &candidates)
-                    .await?;
+                let plan = self.plan_tag_value(tag, &relation, &candidates).await?;
                 let value_type = plan.schema().field(0).data_type().clone();
                 let names: BTreeSet<String> = others.iter().map(|t| t.name.clone()).collect();
                 let mut depends_on: Vec<String> = referenced_columns(&plan)
@@ -349,14 +342,7 @@ impl Engine {
                     Field::new(VALUE_COLUMN, fields[1].data_type().clone(), true),
                 ]));
                 let relation = scratch.register(schema, Vec::new())?;
-                let sql = format!(
-                    "SELECT {} AS v FROM {}",
-                    compiler::tag_expression(tag, None),
-                    crate::parser::quote_ident(&relation)
-                );
-                let plan = self
-                    .plan_definition(&sql, ("tag", &qualified), "tag or column", &candidates)
-                    .await?;
+                let plan = self.plan_tag_value(tag, &relation, &candidates).await?;
                 Ok(Checked {
                     value_type: plan.schema().field(0).data_type().clone(),
                     depends_on: Vec::new(),
@@ -364,6 +350,22 @@ impl Engine {
                 })
             }
         }
+    }
+
+    /// Plans a tag's column expression (definition + DEFAULT) over `relation`.
+    async fn plan_tag_value(
+        &self,
+        tag: &TagDef,
+        relation: &str,
+        candidates: &[String],
+    ) -> Result<LogicalPlan> {
+        let sql = format!(
+            "SELECT {} AS v FROM {}",
+            compiler::tag_expression(tag, None),
+            crate::parser::quote_ident(relation)
+        );
+        self.plan_definition(&sql, ("tag", &tag.qualified()), "tag or column", candidates)
+            .await
     }
 
     /// Plans a definition; unknown names become "did you mean" errors over `candidates`.
