@@ -147,6 +147,22 @@ pub struct SnapshotRecord {
     pub message: Option<String>,
 }
 
+/// One audited action (the rows of `tagfusion.audit`): a persona lookup or an export of
+/// segment rows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    /// Who: the OS user for the CLI, the signed-in user for the server.
+    pub user: String,
+    /// `persona` or `export`.
+    pub action: String,
+    /// The entity or segment, e.g. `customer` or `customer.vip`.
+    pub object: String,
+    /// The key looked up, or where the rows went.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub entities: BTreeMap<String, EntityDef>,

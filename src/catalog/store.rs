@@ -11,7 +11,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef};
+use super::{AuditRecord, Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef};
 use crate::error::{Error, Result};
 use crate::warehouse::{Warehouse, WriteMode, snapshot_type};
 
@@ -20,6 +20,7 @@ pub const TAGS: &str = "_catalog/tags";
 pub const SOURCES: &str = "_catalog/sources";
 pub const SNAPSHOTS: &str = "_catalog/snapshots";
 pub const SEGMENTS: &str = "_catalog/segments";
+pub const AUDIT: &str = "_catalog/audit";
 
 fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -112,14 +113,25 @@ pub static SNAPSHOTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+pub static AUDIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        ts("at"),
+        utf8("user", false),
+        utf8("action", false),
+        utf8("object", false),
+        utf8("detail", true),
+    ]))
+});
+
 /// All catalog tables with their schemas.
-pub fn tables() -> [(&'static str, &'static str, SchemaRef); 5] {
+pub fn tables() -> [(&'static str, &'static str, SchemaRef); 6] {
     [
         ("entities", ENTITIES, ENTITIES_SCHEMA.clone()),
         ("tags", TAGS, TAGS_SCHEMA.clone()),
         ("segments", SEGMENTS, SEGMENTS_SCHEMA.clone()),
         ("sources", SOURCES, SOURCES_SCHEMA.clone()),
         ("snapshots", SNAPSHOTS, SNAPSHOTS_SCHEMA.clone()),
+        ("audit", AUDIT, AUDIT_SCHEMA.clone()),
     ]
 }
 
@@ -274,6 +286,17 @@ pub async fn append_snapshot(warehouse: &Warehouse, record: &SnapshotRecord) -> 
         warehouse,
         SNAPSHOTS,
         &SNAPSHOTS_SCHEMA,
+        std::slice::from_ref(record),
+        WriteMode::Append,
+    )
+    .await
+}
+
+pub async fn append_audit(warehouse: &Warehouse, record: &AuditRecord) -> Result<()> {
+    write_rows(
+        warehouse,
+        AUDIT,
+        &AUDIT_SCHEMA,
         std::slice::from_ref(record),
         WriteMode::Append,
     )

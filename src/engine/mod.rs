@@ -1,14 +1,21 @@
 //! The engine: one session that owns the parser, the catalog, the compiler and the warehouse.
 //! Every front end (scripts, the REPL, the Flight SQL server) parses and executes through it.
 
+mod audit;
 mod ddl;
 mod output;
+mod persona;
 mod refresh;
 mod registry;
 mod scratch;
+mod segment_profile;
+mod segment_sets;
 mod segments;
 mod show;
 mod sources;
+mod table_functions;
+
+pub use audit::os_user;
 
 pub use output::Output;
 
@@ -35,6 +42,8 @@ pub struct EngineOptions {
     /// Memory for query execution in bytes; past it, sorts, joins and aggregations spill to
     /// disk. `None` leaves memory unbounded (DataFusion's default).
     pub memory_limit: Option<usize>,
+    /// Who acts: recorded in `tagfusion.audit` (the OS user for the CLI).
+    pub user: String,
 }
 
 impl EngineOptions {
@@ -43,6 +52,7 @@ impl EngineOptions {
             warehouse: warehouse.into(),
             progress: false,
             memory_limit: None,
+            user: os_user(),
         }
     }
 }
@@ -54,6 +64,7 @@ pub struct Engine {
     /// Serialises statements that change the warehouse, so each sees the one before it.
     write_lock: Mutex<()>,
     progress: bool,
+    user: String,
 }
 
 impl Engine {
@@ -90,12 +101,16 @@ impl Engine {
         let mut ctx = SessionContext::new_with_state(state);
         tagfusion_udfs::register_all(&mut ctx)?;
         let catalog = store::load(&warehouse, &ctx).await?;
-        let engine = Arc::new(Self {
-            ctx,
-            warehouse,
-            catalog: RwLock::new(catalog),
-            write_lock: Mutex::new(()),
-            progress: options.progress,
+        let engine = Arc::new_cyclic(|engine| {
+            table_functions::register(&ctx, engine.clone());
+            Self {
+                ctx,
+                warehouse,
+                catalog: RwLock::new(catalog),
+                write_lock: Mutex::new(()),
+                progress: options.progress,
+                user: options.user,
+            }
         });
         engine.restore_sources().await;
         engine.register_all_tables().await?;
@@ -109,6 +124,33 @@ impl Engine {
 
     pub fn warehouse(&self) -> &Warehouse {
         &self.warehouse
+    }
+
+    /// The user this engine acts for (audit records name them).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The key type of an entity's profile (for table functions, planned synchronously).
+    pub(crate) fn key_type(&self, entity: &str) -> Result<datafusion::arrow::datatypes::DataType> {
+        let missing = || {
+            crate::error::Error::invalid(format!(
+                "entity {entity} has no snapshot yet; run REFRESH ENTITY {entity} first"
+            ))
+        };
+        let key = match self.catalog.try_read() {
+            Ok(catalog) => catalog.entity(entity)?.key.clone(),
+            Err(_) => return Err(missing()),
+        };
+        let schema = self.schema(entity)?;
+        // The entity's schema is in memory: looking a table up does not wait on anything.
+        let profile = futures::executor::block_on(schema.table("profile"))?.ok_or_else(missing)?;
+        Ok(profile
+            .schema()
+            .field_with_name(&key)
+            .map_err(datafusion::error::DataFusionError::from)?
+            .data_type()
+            .clone())
     }
 
     /// A copy of the catalog as it is now.
@@ -170,6 +212,8 @@ impl Engine {
             Statement::ShowSegments { entity } => self.show_segments(entity.as_deref()).await,
             Statement::DescribeSegment(name) => self.describe_segment(name).await,
             Statement::DropSegment { name, cascade } => self.drop_segment(name, *cascade).await,
+            Statement::Persona { entity, key } => self.persona(entity, key.into()).await,
+            Statement::ProfileSegment { segment, by } => self.segment_profile(segment, by).await,
         }
     }
 }

@@ -26,6 +26,11 @@ pub fn snapshot_literal(at: chrono::DateTime<chrono::Utc>) -> ScalarValue {
     ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into()))
 }
 
+/// The `snapshot_at` of a snapshot as a SQL literal (a timestamp without zone compares as UTC).
+pub fn snapshot_sql(at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("TIMESTAMP '{}'", at.format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
 /// Registers `provider` as `name`, replacing what was there.
 fn replace_table(
     schema: &Arc<dyn SchemaProvider>,

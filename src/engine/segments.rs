@@ -14,7 +14,7 @@ use super::output::{Cell, table};
 use super::refresh::segment_column;
 use super::scratch::Scratch;
 use super::{Engine, Output};
-use crate::catalog::{Catalog, SegmentDef, store};
+use crate::catalog::{Catalog, EntityDef, SegmentDef, store};
 use crate::compiler;
 use crate::error::{Error, Result};
 use crate::parser::{CreateSegment, QualifiedName, quote_ident, quote_str};
@@ -49,25 +49,52 @@ fn closure_in_order<'a>(catalog: &'a Catalog, segment: &'a SegmentDef) -> Vec<&'
     out
 }
 
+/// `segments` and every segment they read, dependencies first, each once.
+fn closure_of_all<'a>(catalog: &'a Catalog, segments: &[&'a SegmentDef]) -> Vec<&'a SegmentDef> {
+    let mut out: Vec<&SegmentDef> = Vec::new();
+    for s in segments {
+        for d in closure_in_order(catalog, s) {
+            if !out.iter().any(|o| o.name == d.name) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+/// The latest profile plus the given segments as boolean columns named after them, each
+/// computed over the columns before it.
+fn chain_sql(entity: &str, order: &[&SegmentDef]) -> String {
+    let mut sql = format!("SELECT * FROM {}.profile", quote_ident(entity));
+    for (n, s) in order.iter().enumerate() {
+        sql = format!(
+            "SELECT *, ({}) AS {} FROM ({sql}) AS __tf_seg{n}",
+            s.definition,
+            quote_ident(&s.name)
+        );
+    }
+    sql
+}
+
 /// The view of a segment: the profile rows where its condition holds. Segments it reads are
 /// computed as boolean columns first, in dependency order.
 fn segment_sql(catalog: &Catalog, segment: &SegmentDef, profile_columns: &[String]) -> String {
-    let profile = format!("{}.profile", quote_ident(&segment.entity));
-    let mut sql = format!("SELECT * FROM {profile}");
-    let order = closure_in_order(catalog, segment);
-    for (n, dep) in order.iter().filter(|d| d.name != segment.name).enumerate() {
-        sql = format!(
-            "SELECT *, ({}) AS {} FROM ({sql}) AS __tf_seg{n}",
-            dep.definition,
-            quote_ident(&dep.name)
-        );
-    }
+    let order: Vec<&SegmentDef> = closure_in_order(catalog, segment)
+        .into_iter()
+        .filter(|d| d.name != segment.name)
+        .collect();
+    let sql = chain_sql(&segment.entity, &order);
     let columns: Vec<String> = profile_columns.iter().map(|c| quote_ident(c)).collect();
     format!(
         "SELECT {} FROM ({sql}) AS __tf_segment WHERE ({})",
         columns.join(", "),
         segment.definition
     )
+}
+
+/// The name of the membership column of the `n`th segment in [`Engine::membership_sql`].
+pub(super) fn member_column(n: usize) -> String {
+    format!("__tf_m{n}")
 }
 
 impl Engine {
@@ -226,6 +253,73 @@ impl Engine {
         self.deregister_segments(&name.entity, &doomed)?;
         self.commit_catalog(catalog, Some(&name.entity)).await?;
         Ok(Output::empty())
+    }
+
+    /// SQL over the latest profile of `entity`: every profile column plus one boolean column per
+    /// segment, [`member_column`]`(n)`, true for members and false for everyone else. The
+    /// conditions are computed inline in one pass; a segment DataFusion cannot compute as a
+    /// column (an `IN (subquery)`) is joined from its view instead.
+    pub(super) async fn membership_sql(
+        &self,
+        catalog: &Catalog,
+        entity: &EntityDef,
+        segments: &[&SegmentDef],
+    ) -> Result<String> {
+        let flags: Vec<String> = segments
+            .iter()
+            .enumerate()
+            .map(|(n, s)| {
+                format!(
+                    "coalesce({}, false) AS {}",
+                    quote_ident(&s.name),
+                    member_column(n)
+                )
+            })
+            .collect();
+        let inline = format!(
+            "SELECT *, {} FROM ({}) AS __tf_members",
+            flags.join(", "),
+            chain_sql(&entity.name, &closure_of_all(catalog, segments))
+        );
+        if let Ok(df) = self.ctx.sql(&inline).await
+            && df.create_physical_plan().await.is_ok()
+        {
+            // Only the profile's columns and the flags: segment columns stay internal.
+            let profile = self
+                .ctx
+                .table(format!("{}.profile", quote_ident(&entity.name)).as_str())
+                .await?;
+            let mut columns: Vec<String> = profile
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| quote_ident(f.name()))
+                .collect();
+            columns.extend((0..segments.len()).map(member_column));
+            return Ok(format!(
+                "SELECT {} FROM ({inline}) AS __tf_inline",
+                columns.join(", ")
+            ));
+        }
+        let key = quote_ident(&entity.key);
+        let mut joins = String::new();
+        let mut flags = Vec::new();
+        for (n, s) in segments.iter().enumerate() {
+            joins.push_str(&format!(
+                " LEFT JOIN (SELECT DISTINCT {key} AS __tf_k FROM {}.{}) AS __tf_j{n} ON __tf_p.{key} = __tf_j{n}.__tf_k",
+                quote_ident(&entity.name),
+                quote_ident(&s.name)
+            ));
+            flags.push(format!(
+                "(__tf_j{n}.__tf_k IS NOT NULL) AS {}",
+                member_column(n)
+            ));
+        }
+        Ok(format!(
+            "SELECT __tf_p.*, {} FROM {}.profile AS __tf_p{joins}",
+            flags.join(", "),
+            quote_ident(&entity.name)
+        ))
     }
 
     pub(super) fn deregister_segments(&self, entity: &str, names: &BTreeSet<String>) -> Result<()> {

@@ -82,6 +82,13 @@ impl Engine {
             .statement_to_plan(statement.clone())
             .await
             .map_err(|e| self.diagnose(e))?;
+        for segment in self.exported_segments(&plan).await {
+            let target = match statement {
+                DFStatement::CopyTo(copy) => Some(copy.target.clone()),
+                _ => None,
+            };
+            self.audit("export", &segment, target).await?;
+        }
         let df = self
             .ctx
             .execute_logical_plan(plan)

@@ -50,6 +50,32 @@ pub enum Statement {
         name: String,
         cascade: bool,
     },
+    /// `PERSONA customer 'C00042'`: one key's tags by category.
+    Persona {
+        entity: String,
+        key: KeyLiteral,
+    },
+    /// `PROFILE SEGMENT customer.vip [BY tag, …]`: the segment against the population.
+    ProfileSegment {
+        segment: QualifiedName,
+        by: Vec<String>,
+    },
+}
+
+/// An entity key written as a literal: `'C00042'` or `42`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLiteral {
+    Text(String),
+    Integer(i64),
+}
+
+impl fmt::Display for KeyLiteral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyLiteral::Text(s) => write!(f, "'{s}'"),
+            KeyLiteral::Integer(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 /// `entity.name`

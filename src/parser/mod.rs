@@ -159,6 +159,19 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Splits `entity.name` at the first dot outside double quotes.
+pub fn split_qualified(text: &str) -> Option<(&str, &str)> {
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => return Some((&text[..i], &text[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Quotes a string literal for generated SQL.
 pub fn quote_str(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
@@ -241,6 +254,27 @@ impl<'a> TagParser<'a> {
                 Ok(Statement::DropSegment { name, cascade })
             }
             ("REFRESH", _) => self.parse_refresh(),
+            ("PERSONA", _) => {
+                self.df.parser.next_token();
+                let entity = self.parse_name()?;
+                let key = self.parse_key_literal()?;
+                Ok(Statement::Persona { entity, key })
+            }
+            ("PROFILE", "SEGMENT") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let segment = self.parse_qualified("segment name (entity.segment)")?;
+                let mut by = Vec::new();
+                if self.parse_word("BY") {
+                    loop {
+                        by.push(self.parse_name()?);
+                        if !self.df.parser.consume_token(&Token::Comma) {
+                            break;
+                        }
+                    }
+                }
+                Ok(Statement::ProfileSegment { segment, by })
+            }
             ("SHOW", "ENTITIES") => {
                 self.df.parser.next_token();
                 self.df.parser.next_token();
@@ -304,6 +338,27 @@ impl<'a> TagParser<'a> {
                     column: start.column,
                 },
             }),
+        }
+    }
+
+    /// A key value: a string or an integer literal.
+    fn parse_key_literal(&mut self) -> Result<KeyLiteral> {
+        let negative = self.df.parser.consume_token(&Token::Minus);
+        let token = self.df.parser.peek_token();
+        match &token.token {
+            Token::SingleQuotedString(s) if !negative => {
+                let s = s.clone();
+                self.df.parser.next_token();
+                Ok(KeyLiteral::Text(s))
+            }
+            Token::Number(n, _) => match n.parse::<i64>() {
+                Ok(v) => {
+                    self.df.parser.next_token();
+                    Ok(KeyLiteral::Integer(if negative { -v } else { v }))
+                }
+                Err(_) => self.expected("a key: a quoted string or an integer"),
+            },
+            _ => self.expected("a key: a quoted string or an integer"),
         }
     }
 
@@ -584,6 +639,33 @@ mod tests {
         );
         let err = parse("SELEC 1").unwrap_err();
         assert_eq!(err.location(), Some(Location { line: 1, column: 1 }));
+    }
+
+    #[test]
+    fn persona_and_profile_segment() {
+        let s = parse("PERSONA customer 'C00042'; persona item -7; PROFILE SEGMENT customer.vip BY gender, \"年龄段\"; PROFILE SEGMENT c.s").unwrap();
+        assert_eq!(
+            s[0].statement,
+            Statement::Persona {
+                entity: "customer".into(),
+                key: KeyLiteral::Text("C00042".into())
+            }
+        );
+        assert_eq!(
+            s[1].statement,
+            Statement::Persona {
+                entity: "item".into(),
+                key: KeyLiteral::Integer(-7)
+            }
+        );
+        let Statement::ProfileSegment { segment, by } = &s[2].statement else {
+            panic!("not a profile")
+        };
+        assert_eq!(segment.to_string(), "customer.vip");
+        assert_eq!(by, &["gender".to_string(), "年龄段".to_string()]);
+        assert!(matches!(&s[3].statement, Statement::ProfileSegment { by, .. } if by.is_empty()));
+        let err = parse("PERSONA customer C00042").unwrap_err();
+        assert!(err.to_string().contains("a key"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! global, so concurrent refreshes with different as-of times cannot see each other's value.
 
 pub mod config;
+pub mod geo;
 pub mod time;
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(time::AsOf::new())),
         Arc::new(ScalarUDF::from(time::DaysSince::new())),
         Arc::new(ScalarUDF::from(time::DaysBetween::new())),
+        Arc::new(ScalarUDF::from(geo::GeoDistance::new())),
+        Arc::new(ScalarUDF::from(geo::GeoWithin::new())),
     ]
 }
 
