@@ -10,4 +10,13 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 export TAGFUSION_PYTHON="$PWD/.venv/bin/python"
 
+# A real headless browser for the HTML report test (Debian's chromium).
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+export TAGFUSION_CHROMIUM="$(command -v chromium)"
+
 cargo test --workspace --locked "$@"

@@ -7,6 +7,7 @@
 //! - [`warehouse`]: Delta tables under a directory;
 //! - [`engine`]: the session every front end talks to;
 //! - [`cli`]: `tagfusion run`, scripts on stdin, output formats, error reports;
+//! - [`report`]: self-contained HTML reports (segment size history and profile);
 //! - [`demo`]: the synthetic retail data set and the guided demo.
 
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod parser;
+pub mod report;
 pub mod warehouse;
 
 pub use engine::{Engine, EngineOptions, Output};

@@ -29,6 +29,11 @@ CREATE OR REPLACE TAG customer.city_tier CATEGORY '基础属性/地域' DESCRIPT
           WHEN city IN ('杭州', '成都', '武汉', '南京', '西安', '重庆', '苏州', '天津') THEN '新一线'
           ELSE '其他' END;
 
+CREATE OR REPLACE TAG customer.nearest_store_m CATEGORY '基础属性/地域' DESCRIPTION '距最近门店的距离 (米, 同城门店)' OWNER 'o2o-team'
+  AS (SELECT c.customer_id, round(min(geo_distance_m(c.lat, c.lon, s.lat, s.lon)))
+      FROM customers c JOIN stores s ON s.city_name = c.city_name AND s.opened_at <= as_of()
+      GROUP BY c.customer_id);
+
 CREATE OR REPLACE TAG customer.member_level CATEGORY '基础属性/会员' DESCRIPTION '会员等级' OWNER 'crm-team'
   DEFAULT '普通'
   AS CASE member_level_code WHEN 1 THEN '普通' WHEN 2 THEN '银卡' WHEN 3 THEN '金卡' WHEN 4 THEN '钻石' END;
@@ -81,6 +86,14 @@ CREATE OR REPLACE TAG customer.favorite_category CATEGORY '行为/偏好' DESCRI
         FROM orders WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of()
         GROUP BY customer_id, category) AS ranked
       WHERE rn = 1);
+
+CREATE OR REPLACE TAG customer.top_categories_365d CATEGORY '行为/偏好' DESCRIPTION '近一年购买最多的3个品类 (列表)' OWNER 'growth-team'
+  AS (SELECT customer_id, array_agg(category ORDER BY n DESC, category) FROM (
+        SELECT customer_id, category, count(*) AS n,
+               row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, category) AS rn
+        FROM orders WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of()
+        GROUP BY customer_id, category) AS ranked
+      WHERE rn <= 3 GROUP BY customer_id);
 
 CREATE OR REPLACE TAG customer.distinct_categories_365d CATEGORY '行为/偏好' DESCRIPTION '近一年购买品类数' OWNER 'growth-team'
   DEFAULT 0
@@ -148,3 +161,13 @@ CREATE OR REPLACE SEGMENT customer.win_back DESCRIPTION '待挽回: 高价值中
 
 CREATE OR REPLACE SEGMENT customer.coupon_lovers DESCRIPTION '促销敏感: 半数以上订单用券'
   AS coupon_order_share >= 0.5;
+
+-- 地图圈选 · map-based segment: customers living within 3 km of a store of their city.
+CREATE OR REPLACE SEGMENT customer.near_store DESCRIPTION '门店3公里内的客户 (地图圈选)'
+  AS nearest_store_m <= 3000;
+
+CREATE OR REPLACE SEGMENT customer.new_customers DESCRIPTION '新客: 首单在30天内'
+  AS lifecycle_stage = '引入';
+
+CREATE OR REPLACE SEGMENT customer.near_store_inactive DESCRIPTION '门店附近但30天未活跃: 到店唤醒'
+  AS near_store AND inactive_retail;

@@ -3,7 +3,11 @@
 use std::io::Write;
 
 use clap::ValueEnum;
-use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use futures::StreamExt;
 
@@ -20,6 +24,39 @@ pub enum Format {
 
 fn write_err(e: std::io::Error) -> Error {
     Error::io("cannot write the output", e)
+}
+
+/// CSV has no nested values: list, struct and map columns are written as their display text
+/// (`[服饰, 食品]`), as the table format shows them.
+fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type().is_nested() {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            let text: StringArray = (0..column.len())
+                .map(|i| (!column.is_null(i)).then(|| formatter.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Prints one statement's rows. Statements without columns (DDL) print nothing. Rows stream:
@@ -39,11 +76,11 @@ pub async fn print_output(mut output: Output, format: Format, out: &mut impl Wri
                 .build(&mut *out);
             let mut wrote = false;
             while let Some(batch) = output.stream.next().await {
-                writer.write(&batch?)?;
+                writer.write(&flatten_nested(&batch?)?)?;
                 wrote = true;
             }
             if !wrote {
-                writer.write(&RecordBatch::new_empty(schema))?;
+                writer.write(&flatten_nested(&RecordBatch::new_empty(schema))?)?;
             }
         }
         Format::Ndjson => {

@@ -78,11 +78,29 @@ pub enum Command {
         #[arg(short = 'c', long = "command", value_name = "SQL")]
         commands: Vec<String>,
     },
+    /// Write a self-contained HTML report
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Generate the retail demo data, run the retail tag template and show the results
     Demo {
         /// Number of customers to generate
         #[arg(long, default_value_t = 100_000)]
         customers: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// A segment's size per snapshot and its profile against the population, with TGI
+    Segment {
+        /// The segment, written entity.segment (e.g. customer.high_value)
+        segment: String,
+        /// The HTML file to write
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// Profile these tags (comma-separated) instead of every low-cardinality tag
+        #[arg(long, value_delimiter = ',')]
+        by: Vec<String>,
     },
 }
 
@@ -127,6 +145,13 @@ pub async fn main() -> i32 {
                 Err(e) => Err((e, None)),
             }
         }
+        Some(Command::Report(ReportCommand::Segment {
+            segment,
+            output,
+            by,
+        })) => report_segment(&cli.global, segment, by, output)
+            .await
+            .map_err(|e| (e, None)),
         Some(Command::Demo { customers }) => crate::demo::run(&cli.global, *customers)
             .await
             .map_err(|e| (e, None)),
@@ -151,6 +176,18 @@ pub async fn main() -> i32 {
             1
         }
     }
+}
+
+async fn report_segment(
+    global: &GlobalOptions,
+    segment: &str,
+    by: &[String],
+    output: &std::path::Path,
+) -> Result<()> {
+    let engine = global.open_engine().await?;
+    crate::report::segment_report(&engine, segment, by, output).await?;
+    eprintln!("wrote {}", output.display());
+    Ok(())
 }
 
 fn read_stdin() -> Result<Script> {

@@ -136,6 +136,32 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
             print_output(output, format, &mut out).await?;
         }
     }
+    if engine
+        .catalog()
+        .await
+        .find_segment(&crate::parser::QualifiedName {
+            entity: "customer".into(),
+            name: "high_value".into(),
+        })
+        .is_some()
+    {
+        say(
+            &mut out,
+            "Segment profile (群体画像) of high_value against all customers, TGI = segment share / population share x 100 \
+             (PROFILE SEGMENT customer.high_value BY age_band, city_tier):",
+        );
+        let profile = engine
+            .run_script(
+                "SELECT tag, value, segment_count, round(segment_share, 3) AS segment_share, \
+                        population_count, round(population_share, 3) AS population_share, \
+                        round(tgi, 1) AS tgi \
+                 FROM segment_profile('customer.high_value', 'age_band', 'city_tier')",
+            )
+            .await?;
+        for output in profile {
+            print_output(output, format, &mut out).await?;
+        }
+    }
     say(
         &mut out,
         "Example profiles (SELECT … FROM customer.profile):",

@@ -427,6 +427,12 @@ impl Engine {
         table(&["property", "value"], cells)
     }
 
+    /// Members of a segment per snapshot (`YYYY-MM-DD HH:MM:SS`, size), oldest first.
+    pub async fn segment_sizes(&self, name: &QualifiedName) -> Result<Vec<(String, i64)>> {
+        let segment = self.catalog.read().await.segment(name)?.clone();
+        self.segment_history(&segment).await
+    }
+
     /// Members per snapshot, from the membership recorded with each snapshot.
     async fn segment_history(&self, segment: &SegmentDef) -> Result<Vec<(String, i64)>> {
         let history = format!("{}.profile_history", quote_ident(&segment.entity));

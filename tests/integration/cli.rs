@@ -35,6 +35,9 @@ fn formats_table_json_ndjson() {
     assert_eq!(nd, "{\"a\":1,\"b\":\"标签\"}\n{\"a\":2}\n");
     let empty = s.ok(&["--format", "csv", "run", "-c", "SELECT 1 AS a WHERE false"]);
     assert_eq!(empty, "a\n");
+    // List-valued tags (top categories…) print as text in CSV, which has no nested values.
+    let lists = s.ok(&["run", "-c", "SELECT 1 AS a, ['服饰', '食品'] AS l"]);
+    assert_eq!(lists, "a,l\n1,\"[服饰, 食品]\"\n");
 }
 
 #[test]

@@ -1,7 +1,33 @@
 //! `tagfusion demo`: deterministic data, the retail template end to end, and tag values that
 //! agree with plain SQL over the generated Parquet files.
 
-use super::Sandbox;
+use std::process::Command;
+
+use super::{Sandbox, python};
+
+/// Customers within 3 km of a store of their city, computed in Python with its own haversine
+/// over the generated Parquet files.
+const NEAR_STORE_PY: &str = r#"
+import math, sys, datetime
+import pyarrow.dataset as ds
+demo = sys.argv[1]
+customers = ds.dataset(demo + "/customers", format="parquet").to_table().to_pylist()
+stores = ds.dataset(demo + "/stores", format="parquet").to_table().to_pylist()
+as_of = datetime.datetime(2026, 7, 1)
+def hav(a, b, c, d):
+    p1, p2 = math.radians(a), math.radians(c)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(d - b) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(h)))
+near = 0
+for c in customers:
+    ds_ = [hav(c["lat"], c["lon"], s["lat"], s["lon"]) for s in stores
+           if s["city_name"] == c["city_name"] and s["opened_at"].replace(tzinfo=None) <= as_of]
+    if ds_ and math.floor(min(ds_) + 0.5) <= 3000:
+        near += 1
+print(near)
+import os
+os._exit(0)
+"#;
 
 #[test]
 fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
@@ -20,6 +46,30 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
                 (SELECT count(*) FROM customer.win_back) <= (SELECT count(*) FROM customer.high_value) AS subset",
     ]);
     assert_eq!(seg, "same,subset\ntrue,true\n");
+    // The map segment agrees with an independent haversine in Python.
+    let near = s.ok(&["run", "-c", "SELECT count(*) AS n FROM customer.near_store"]);
+    let py = Command::new(python())
+        .args([
+            "-c",
+            NEAR_STORE_PY,
+            s.warehouse().join("demo").to_str().unwrap(),
+        ])
+        .output()
+        .expect("run python");
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let expected = String::from_utf8_lossy(&py.stdout).trim().to_string();
+    assert_eq!(near, format!("n\n{expected}\n"));
+    assert_ne!(expected, "0", "some customers live near a store");
+    // The demo shows one segment profile with TGI.
+    assert!(
+        out.contains("Segment profile (群体画像) of high_value"),
+        "{out}"
+    );
+    assert!(out.contains("| city_tier | 一线 "), "{out}");
     assert!(out.contains("| C000001 "), "{out}");
 
     // At least 15 tags, all four kinds, categories two levels deep.

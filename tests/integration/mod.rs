@@ -1,5 +1,6 @@
 mod cli;
 mod demo;
+mod report;
 mod warehouse;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,15 @@ impl Sandbox {
             args.extend(["-c", r.as_str()]);
         }
         self.ok(&args);
+    }
+
+    /// One more refresh of the fixture entity.
+    pub fn fixture_refresh(&self, as_of: &str) {
+        self.ok(&[
+            "run",
+            "-c",
+            &format!("REFRESH ENTITY customer AS OF TIMESTAMP '{as_of}'"),
+        ]);
     }
 
     /// Runs with `stdin` as standard input.

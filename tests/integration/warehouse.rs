@@ -126,3 +126,40 @@ fn catalog_tables_are_delta_tables_too() {
         ]
     );
 }
+
+#[test]
+fn persona_lookups_and_segment_exports_are_audited_as_the_os_user() {
+    let s = Sandbox::new();
+    s.fixture(&["2026-07-01 00:00:00"]);
+    let persona = s.ok(&[
+        "run",
+        "-c",
+        "CREATE SEGMENT customer.buyers AS orders_30d > 0",
+        "-c",
+        "PERSONA customer 'C2'",
+        "-c",
+        "COPY (SELECT * FROM customer.buyers) TO 'buyers.csv' STORED AS CSV",
+    ]);
+    assert!(
+        persona.contains("gender,女") || persona.contains("gender,男"),
+        "{persona}"
+    );
+    assert!(s.path("buyers.csv").exists());
+    let os_user = Command::new("id").arg("-un").output().expect("id -un");
+    let os_user = String::from_utf8_lossy(&os_user.stdout).trim().to_string();
+    // Read back by a second Delta reader.
+    let rows = read_with_python(
+        &s.warehouse().join("_catalog/audit"),
+        &["user", "action", "object", "detail"],
+        "action",
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["action"], "export");
+    assert_eq!(rows[0]["object"], "customer.buyers");
+    assert_eq!(rows[0]["detail"], "buyers.csv");
+    assert_eq!(rows[1]["action"], "persona");
+    assert_eq!(rows[1]["detail"], "'C2'");
+    for r in &rows {
+        assert_eq!(r["user"], os_user.as_str());
+    }
+}

@@ -1,0 +1,153 @@
+//! `tagfusion report segment <entity.segment> -o file.html`: one self-contained HTML page with
+//! the segment's size per snapshot and its profile against the population (bars of segment
+//! and population shares per value, TGI highlighted). Data is embedded as JSON and drawn as SVG
+//! by a small inline script: no network fetches, no external files.
+
+use std::path::Path;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::parser::{QualifiedName, quote_ident, split_qualified};
+
+const TEMPLATE: &str = include_str!("segment.html");
+
+#[derive(Debug, Serialize)]
+struct ProfileRow {
+    tag: String,
+    value: Option<String>,
+    segment_count: i64,
+    segment_share: Option<f64>,
+    population_count: i64,
+    population_share: Option<f64>,
+    tgi: Option<f64>,
+    segment_stat: Option<f64>,
+    population_stat: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct SegmentReport {
+    segment: String,
+    description: Option<String>,
+    definition: String,
+    size: i64,
+    population: i64,
+    snapshot: Option<String>,
+    generated_at: String,
+    history: Vec<(String, i64)>,
+    profile: Vec<ProfileRow>,
+}
+
+fn profile_rows(batches: &[RecordBatch]) -> Vec<ProfileRow> {
+    let mut rows = Vec::new();
+    for b in batches {
+        let text = |i: usize, r: usize| {
+            let a = b.column(i).as_string::<i32>();
+            (!a.is_null(r)).then(|| a.value(r).to_string())
+        };
+        let int = |i: usize, r: usize| b.column(i).as_primitive::<Int64Type>().value(r);
+        let float = |i: usize, r: usize| {
+            let a = b.column(i).as_primitive::<Float64Type>();
+            (!a.is_null(r)).then(|| a.value(r))
+        };
+        for r in 0..b.num_rows() {
+            rows.push(ProfileRow {
+                tag: text(0, r).unwrap_or_default(),
+                value: text(1, r),
+                segment_count: int(2, r),
+                segment_share: float(3, r),
+                population_count: int(4, r),
+                population_share: float(5, r),
+                tgi: float(6, r),
+                segment_stat: float(7, r),
+                population_stat: float(8, r),
+            });
+        }
+    }
+    rows
+}
+
+/// Escapes text for an HTML text node.
+fn html_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Writes the report of `segment` (written `entity.segment`) to `out`.
+pub async fn segment_report(
+    engine: &Engine,
+    segment: &str,
+    by: &[String],
+    out: &Path,
+) -> Result<()> {
+    let (entity, name) = split_qualified(segment).ok_or_else(|| {
+        Error::invalid(format!(
+            "'{segment}' is not a segment name; write entity.segment, e.g. customer.high_value"
+        ))
+    })?;
+    let name = QualifiedName {
+        entity: entity.trim_matches('"').to_string(),
+        name: name.trim_matches('"').to_string(),
+    };
+    let catalog = engine.catalog().await;
+    let def = catalog.segment(&name)?.clone();
+    let profile = engine.segment_profile(&name, by).await?.collect().await?;
+    let rows = profile_rows(&profile);
+    let count = |sql: String| async move {
+        let batches = engine.query(&sql).await?;
+        Ok::<i64, Error>(
+            batches
+                .iter()
+                .find(|b| b.num_rows() > 0)
+                .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
+                .unwrap_or(0),
+        )
+    };
+    let size = count(format!(
+        "SELECT count(*) FROM {}.{}",
+        quote_ident(&name.entity),
+        quote_ident(&name.name)
+    ))
+    .await?;
+    let population = count(format!(
+        "SELECT count(*) FROM {}.profile",
+        quote_ident(&name.entity)
+    ))
+    .await?;
+    let report = SegmentReport {
+        segment: name.to_string(),
+        description: def.description.clone(),
+        definition: def.definition.clone(),
+        size,
+        population,
+        snapshot: catalog
+            .latest_snapshot(&name.entity)
+            .map(|s| s.snapshot_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+        generated_at: chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        history: engine.segment_sizes(&name).await?,
+        profile: rows,
+    };
+    let json = serde_json::to_string(&report)
+        .map_err(|e| Error::invalid(format!("cannot encode the report: {e}")))?
+        // Inside <script>: never close the element early.
+        .replace("</", "<\\/");
+    let html = TEMPLATE
+        .replace(
+            "{{TITLE}}",
+            &html_text(&format!("客群报告 · {}", report.segment)),
+        )
+        .replace("{{DATA}}", &json);
+    // Write next to the target and rename: a failed run leaves no half-written report.
+    let tmp = out.with_extension("html.tmp");
+    std::fs::write(&tmp, html)
+        .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, out)
+        .map_err(|e| Error::io(format!("cannot write {}", out.display()), e))?;
+    Ok(())
+}
