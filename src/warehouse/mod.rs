@@ -1,13 +1,17 @@
 //! The warehouse: a directory (or, later, an object-store prefix) of Delta Lake tables.
 //!
 //! Layout under the root:
-//! - `_catalog/{entities,tags,sources,snapshots}`: the catalog, one Delta table each;
+//! - `_catalog/{entities,tags,segments,sources,snapshots,audit}`: the catalog and the audit
+//!   log, one Delta table each;
 //! - `<entity>/profile_history`: every snapshot of an entity's profile, with `snapshot_at`;
 //! - `demo/`: the demo's generated source data (Parquet).
 //!
 //! Every change is one Delta commit, so readers see the state before or after it, never between.
 
+mod preplanned;
 mod types;
+
+use preplanned::PreplannedTable;
 
 pub use types::{delta_compatible, delta_compatible_schema, snapshot_type};
 
@@ -23,10 +27,28 @@ use deltalake::DeltaTable;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::operations::write::{SchemaMode, WriteBuilder};
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::protocol::SaveMode;
 use url::Url;
 
 use crate::error::{Error, Result};
+
+/// Rows per Parquet row group of a profile file.
+pub const ROW_GROUP_ROWS: usize = 65_536;
+/// Rows per Parquet data page of a profile file (page index granularity).
+pub const PAGE_ROWS: usize = 8_192;
+
+/// Parquet settings for profile files: small row groups and pages with statistics, so that
+/// a lookup by key (sorted) or snapshot skips nearly everything.
+fn lookup_friendly_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .build()
+}
 
 /// Where the warehouse lives and how to reach its tables.
 #[derive(Debug, Clone)]
@@ -167,7 +189,9 @@ impl Warehouse {
     }
 
     /// Runs `plan` and writes its rows in one commit; new columns are added to the table.
-    /// Nothing becomes visible unless the whole plan ran.
+    /// Nothing becomes visible unless the whole plan ran. Files get row groups of
+    /// [`ROW_GROUP_ROWS`] and pages of [`PAGE_ROWS`] with statistics and a page index: a
+    /// profile is written sorted by key, so a key lookup reads one page of one row group.
     pub async fn write_plan(
         &self,
         relative: &str,
@@ -177,11 +201,25 @@ impl Warehouse {
     ) -> Result<DeltaTable> {
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let table = self.ensure_table(relative, &schema).await?;
+        let physical = state.create_physical_plan(&plan).await?;
+        let source =
+            datafusion::datasource::provider_as_source(Arc::new(PreplannedTable::new(physical)));
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::scan("__tf_input", source, None)?
+            .build()?;
+        // No round-robin split above the ordered input either: delta-rs would interleave the
+        // partitions' batches into one file.
+        let mut outer = state.clone();
+        outer
+            .config_mut()
+            .options_mut()
+            .optimizer
+            .enable_round_robin_repartition = false;
         let builder = table
             .write(Vec::new())
             .with_input_plan(plan)
-            .with_session_state(Arc::new(state.clone()))
-            .with_schema_mode(SchemaMode::Merge);
+            .with_session_state(Arc::new(outer))
+            .with_schema_mode(SchemaMode::Merge)
+            .with_writer_properties(lookup_friendly_properties());
         Ok(mode.apply(builder).await?)
     }
 
