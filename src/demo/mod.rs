@@ -9,6 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{GlobalOptions, print_output};
+use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
 use crate::parser::quote_str;
 
@@ -18,31 +19,16 @@ pub const RETAIL_TEMPLATE: &str = include_str!("../../sql/templates/retail.sql")
 /// Seed of the demo data: the same for every run, so every run shows the same customers.
 pub const SEED: u64 = 20261123;
 
-pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
-    if customers == 0 {
-        return Err(Error::invalid("--customers must be at least 1"));
-    }
-    let clock = Instant::now();
-    let engine = global.open_engine().await?;
-    let dir = engine
-        .warehouse()
-        .local_path("demo")
-        .ok_or_else(|| Error::invalid("the demo needs a local warehouse directory"))?;
-    let terminal = std::io::stderr().is_terminal();
-
-    let bar = if terminal {
-        ProgressBar::new(customers as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} generating demo data [{bar:30}] {pos}/{len} customers ({elapsed})",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    let generated = data::generate(&dir, customers, SEED, |done| bar.set_position(done as u64))?;
-    bar.finish_and_clear();
-
+/// Generates the demo data under `dir`, registers its tables, applies the retail template and
+/// refreshes the customer profile as of the data's end. Returns what was generated and the
+/// refresh summary. `tick` follows the generation (customers done).
+pub async fn prepare(
+    engine: &Engine,
+    dir: &std::path::Path,
+    customers: usize,
+    tick: impl FnMut(usize),
+) -> Result<(data::Generated, Vec<Output>)> {
+    let generated = data::generate(dir, customers, SEED, tick)?;
     let mut setup = String::new();
     for table in ["customers", "stores", "orders", "app_events"] {
         let location = dir.join(table);
@@ -67,6 +53,36 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
             quote_str(data::DATA_END)
         ))
         .await?;
+    Ok((generated, refresh))
+}
+
+pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
+    if customers == 0 {
+        return Err(Error::invalid("--customers must be at least 1"));
+    }
+    let clock = Instant::now();
+    let engine = global.open_engine().await?;
+    let dir = engine
+        .warehouse()
+        .local_path("demo")
+        .ok_or_else(|| Error::invalid("the demo needs a local warehouse directory"))?;
+    let terminal = std::io::stderr().is_terminal();
+
+    let bar = if terminal {
+        ProgressBar::new(customers as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} generating demo data [{bar:30}] {pos}/{len} customers ({elapsed})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let (generated, refresh) = prepare(&engine, &dir, customers, |done| {
+        bar.set_position(done as u64)
+    })
+    .await?;
+    bar.finish_and_clear();
 
     let format = global.format();
     let mut out = std::io::stdout().lock();

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Segment/persona benchmark next to DuckDB (docs/benchmarks.md). Release build; DuckDB and
+# deltalake in .venv. Arguments go to the bench: --customers N (default 1000000) --runs N.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt -r examples/requirements.txt
+export TAGFUSION_PYTHON="$PWD/.venv/bin/python"
+cargo run --release --example segment_bench -- "$@"
