@@ -140,7 +140,11 @@ impl Engine {
         };
         let key = match self.catalog.try_read() {
             Ok(catalog) => catalog.entity(entity)?.key.clone(),
-            Err(_) => return Err(missing()),
+            Err(_) => {
+                return Err(crate::error::Error::invalid(
+                    "the catalog is being updated by another statement; run the query again",
+                ));
+            }
         };
         let schema = self.schema(entity)?;
         // The entity's schema is in memory: looking a table up does not wait on anything.

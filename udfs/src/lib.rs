@@ -8,6 +8,8 @@
 
 pub mod config;
 pub mod geo;
+pub mod layering;
+pub mod privacy;
 pub mod time;
 
 use std::sync::Arc;
@@ -26,7 +28,13 @@ pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(time::DaysBetween::new())),
         Arc::new(ScalarUDF::from(geo::GeoDistance::new())),
         Arc::new(ScalarUDF::from(geo::GeoWithin::new())),
+        Arc::new(ScalarUDF::from(layering::RfmClass::new())),
+        Arc::new(ScalarUDF::from(layering::RangeBin::new())),
+        Arc::new(ScalarUDF::from(layering::AbGroup::new())),
     ]
+    .into_iter()
+    .chain(privacy::mask_functions().into_iter().map(Arc::new))
+    .collect()
 }
 
 /// Registers every TagFusion function with a DataFusion function registry (a `SessionContext`,
@@ -41,4 +49,27 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::R
 /// Adds TagFusion's configuration namespace (`tagfusion.*`) to a session configuration.
 pub fn with_config(config: SessionConfig) -> SessionConfig {
     config.with_option_extension(TagFusionConfig::default())
+}
+
+#[cfg(test)]
+mod docs_tests {
+    /// Every function is documented for `SHOW FUNCTIONS` and in docs/functions.md.
+    #[test]
+    fn every_function_is_documented() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/functions.md"))
+                .expect("docs/functions.md");
+        for f in super::all_scalar_functions() {
+            assert!(
+                f.documentation().is_some(),
+                "{} has no documentation",
+                f.name()
+            );
+            assert!(
+                doc.contains(&format!("`{}(", f.name())),
+                "docs/functions.md lacks {}",
+                f.name()
+            );
+        }
+    }
 }

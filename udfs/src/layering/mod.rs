@@ -1,0 +1,13 @@
+//! Customer layering (客户分层): RFM classes, lifecycle stages, range binning and deterministic
+//! A/B / holdout assignment.
+
+mod ab;
+mod bins;
+mod rfm;
+
+pub use ab::{AbGroup, ab_bucket};
+pub use bins::RangeBin;
+pub use rfm::{RFM_CLASSES, RfmClass, rfm_class_name};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,88 @@
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use super::bins::range_label;
+use super::{ab_bucket, rfm_class_name};
+use crate::{register_all, with_config};
+
+fn context() -> SessionContext {
+    let mut ctx = SessionContext::new_with_config(with_config(SessionConfig::new()));
+    register_all(&mut ctx).expect("register");
+    ctx
+}
+
+#[test]
+fn rfm_names() {
+    assert_eq!(rfm_class_name(true, true, true, false), "重要价值客户");
+    assert_eq!(rfm_class_name(true, false, true, false), "重要发展客户");
+    assert_eq!(rfm_class_name(false, true, true, false), "重要保持客户");
+    assert_eq!(rfm_class_name(false, false, true, false), "重要挽留客户");
+    assert_eq!(
+        rfm_class_name(false, false, false, true),
+        "general win-back"
+    );
+}
+
+#[test]
+fn ab_buckets_are_stable_and_balanced() {
+    // Fixed values: the assignment must never change between versions.
+    assert_eq!(
+        ab_bucket("C000001", "spring", 100),
+        ab_bucket("C000001", "spring", 100)
+    );
+    let a: Vec<u64> = (0..5)
+        .map(|i| ab_bucket(&format!("C{i:06}"), "spring", 10))
+        .collect();
+    let b: Vec<u64> = (0..5)
+        .map(|i| ab_bucket(&format!("C{i:06}"), "autumn", 10))
+        .collect();
+    assert_ne!(a, b, "salts give independent splits");
+    let mut counts = [0usize; 10];
+    for i in 0..100_000 {
+        counts[ab_bucket(&format!("C{i:06}"), "spring", 10) as usize] += 1;
+    }
+    for c in counts {
+        assert!((9_500..10_500).contains(&c), "unbalanced: {counts:?}");
+    }
+}
+
+#[test]
+fn range_labels() {
+    let edges = [0.0, 500.0, 2000.0];
+    assert_eq!(range_label(-1.0, &edges), "<0");
+    assert_eq!(range_label(0.0, &edges), "[0, 500)");
+    assert_eq!(range_label(1999.99, &edges), "[500, 2000)");
+    assert_eq!(range_label(2000.0, &edges), ">=2000");
+    assert_eq!(range_label(0.25, &[0.5]), "<0.5");
+}
+
+#[tokio::test]
+async fn layering_in_sql() {
+    let ctx = context();
+    let b = ctx
+        .sql(
+            "SELECT rfm_class(r, f, m), rfm_class(r, f, m, 'en'), range_bin(x, 0, 500, 2000), \
+                    ab_group(k, 'spring', 100) \
+             FROM (VALUES (true, false, true, 750.0, 'C1'), (NULL, true, true, NULL, NULL)) AS t(r, f, m, x, k)",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let zh = b[0].column(0).as_string::<i32>();
+    assert_eq!(zh.value(0), "重要发展客户");
+    assert!(zh.is_null(1));
+    assert_eq!(
+        b[0].column(1).as_string::<i32>().value(0),
+        "important development"
+    );
+    assert_eq!(b[0].column(2).as_string::<i32>().value(0), "[500, 2000)");
+    let g = b[0].column(3).as_primitive::<Int64Type>();
+    assert_eq!(g.value(0), ab_bucket("C1", "spring", 100) as i64);
+    assert!(g.is_null(1));
+
+    let err = ctx.sql("SELECT rfm_class(1, 2, 3)").await;
+    assert!(err.is_err());
+}
