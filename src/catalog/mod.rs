@@ -95,6 +95,17 @@ impl TagDef {
     }
 }
 
+/// One version of a tag (the rows of `tagfusion.tag_versions`): the whole definition as it
+/// was after a CREATE [OR REPLACE] or ALTER, who made it and what changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TagVersion {
+    #[serde(flatten)]
+    pub tag: TagDef,
+    pub author: String,
+    /// `create`, `replace`, `status`, `category`, `description` or `owner`.
+    pub change: String,
+}
+
 /// A segment (客群): a boolean condition over an entity's tags and other segments.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SegmentDef {

@@ -11,7 +11,9 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{AuditRecord, Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef};
+use super::{
+    AuditRecord, Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef, TagVersion,
+};
 use crate::error::{Error, Result};
 use crate::warehouse::{Warehouse, WriteMode, snapshot_type};
 
@@ -21,6 +23,7 @@ pub const SOURCES: &str = "_catalog/sources";
 pub const SNAPSHOTS: &str = "_catalog/snapshots";
 pub const SEGMENTS: &str = "_catalog/segments";
 pub const AUDIT: &str = "_catalog/audit";
+pub const TAG_VERSIONS: &str = "_catalog/tag_versions";
 
 fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -66,6 +69,18 @@ pub static TAGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ts("created_at"),
         ts("updated_at"),
     ]))
+});
+
+/// Every column of a tag, then who changed it and how.
+pub static TAG_VERSIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = TAGS_SCHEMA
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(utf8("author", false));
+    fields.push(utf8("change", false));
+    Arc::new(Schema::new(fields))
 });
 
 fn string_list(name: &str) -> Field {
@@ -124,7 +139,7 @@ pub static AUDIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// All catalog tables with their schemas.
-pub fn tables() -> [(&'static str, &'static str, SchemaRef); 6] {
+pub fn tables() -> [(&'static str, &'static str, SchemaRef); 7] {
     [
         ("entities", ENTITIES, ENTITIES_SCHEMA.clone()),
         ("tags", TAGS, TAGS_SCHEMA.clone()),
@@ -132,6 +147,7 @@ pub fn tables() -> [(&'static str, &'static str, SchemaRef); 6] {
         ("sources", SOURCES, SOURCES_SCHEMA.clone()),
         ("snapshots", SNAPSHOTS, SNAPSHOTS_SCHEMA.clone()),
         ("audit", AUDIT, AUDIT_SCHEMA.clone()),
+        ("tag_versions", TAG_VERSIONS, TAG_VERSIONS_SCHEMA.clone()),
     ]
 }
 
@@ -298,6 +314,18 @@ pub async fn append_audit(warehouse: &Warehouse, record: &AuditRecord) -> Result
         AUDIT,
         &AUDIT_SCHEMA,
         std::slice::from_ref(record),
+        WriteMode::Append,
+    )
+    .await
+}
+
+/// Appends one version of a tag (after the tags table itself was saved).
+pub async fn append_tag_version(warehouse: &Warehouse, version: &TagVersion) -> Result<()> {
+    write_rows(
+        warehouse,
+        TAG_VERSIONS,
+        &TAG_VERSIONS_SCHEMA,
+        std::slice::from_ref(version),
         WriteMode::Append,
     )
     .await

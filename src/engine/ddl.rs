@@ -13,7 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 
 use super::scratch::Scratch;
 use super::{Engine, Output};
-use crate::catalog::{Catalog, EntityDef, TagDef, store};
+use crate::catalog::{Catalog, EntityDef, TagDef, TagVersion, store};
 use crate::compiler::{self, KEY_COLUMN, VALUE_COLUMN};
 use crate::error::{Error, Result};
 use crate::parser::{
@@ -248,12 +248,23 @@ impl Engine {
             return Err(compiler::cycle_error(&entity.name, &cycle));
         }
 
+        let version = TagVersion {
+            tag: draft.clone(),
+            author: self.user.clone(),
+            change: if existing.is_some() {
+                "replace"
+            } else {
+                "create"
+            }
+            .to_string(),
+        };
         let tags = catalog.tags.entry(entity.name.clone()).or_default();
         match tags.iter_mut().find(|t| t.name == draft.name) {
             Some(slot) => *slot = draft,
             None => tags.push(draft),
         }
         store::save_tags(&self.warehouse, &catalog).await?;
+        store::append_tag_version(&self.warehouse, &version).await?;
         self.commit_catalog(catalog, Some(&entity.name)).await?;
         Ok(Output::empty())
     }
@@ -432,17 +443,38 @@ impl Engine {
             }
         }
         let tags = catalog.tags.entry(name.entity.clone()).or_default();
+        let mut version = None;
         if let Some(tag) = tags.iter_mut().find(|t| t.name == name.name) {
-            match change {
-                AlterTag::Status(s) => tag.status = s.to_string(),
-                AlterTag::Category(c) => tag.category = Some(normalize_category(c)),
-                AlterTag::Description(d) => tag.description = Some(d.clone()),
-                AlterTag::Owner(o) => tag.owner = Some(o.clone()),
-            }
+            let what = match change {
+                AlterTag::Status(s) => {
+                    tag.status = s.to_string();
+                    "status"
+                }
+                AlterTag::Category(c) => {
+                    tag.category = Some(normalize_category(c));
+                    "category"
+                }
+                AlterTag::Description(d) => {
+                    tag.description = Some(d.clone());
+                    "description"
+                }
+                AlterTag::Owner(o) => {
+                    tag.owner = Some(o.clone());
+                    "owner"
+                }
+            };
             tag.version += 1;
             tag.updated_at = Utc::now();
+            version = Some(TagVersion {
+                tag: tag.clone(),
+                author: self.user.clone(),
+                change: what.to_string(),
+            });
         }
         store::save_tags(&self.warehouse, &catalog).await?;
+        if let Some(version) = &version {
+            store::append_tag_version(&self.warehouse, version).await?;
+        }
         self.commit_catalog(catalog, Some(&name.entity)).await?;
         Ok(Output::empty())
     }
