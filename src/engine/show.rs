@@ -144,4 +144,52 @@ impl Engine {
                 .collect(),
         )
     }
+
+    /// `SHOW CATEGORIES [FOR entity]`: every node of the category tree (each prefix of a tag's
+    /// path), its level, the tags directly in it and in its whole subtree.
+    pub(super) async fn show_categories(&self, entity: Option<&str>) -> Result<Output> {
+        let catalog = self.catalog.read().await.clone();
+        if let Some(e) = entity {
+            catalog.entity(e)?;
+        }
+        // (entity, path) -> (direct, subtree)
+        let mut nodes: std::collections::BTreeMap<(String, String), (i64, i64)> =
+            std::collections::BTreeMap::new();
+        for (e, tags) in &catalog.tags {
+            if entity.is_some_and(|x| x != e) {
+                continue;
+            }
+            for t in tags {
+                let path = t
+                    .category
+                    .clone()
+                    .unwrap_or_else(|| "(uncategorised)".to_string());
+                let parts: Vec<&str> = path.split('/').collect();
+                for n in 1..=parts.len() {
+                    let node = nodes.entry((e.clone(), parts[..n].join("/"))).or_default();
+                    node.1 += 1;
+                    if n == parts.len() {
+                        node.0 += 1;
+                    }
+                }
+            }
+        }
+        let rows = nodes
+            .into_iter()
+            .map(|((e, path), (direct, subtree))| {
+                let level = path.split('/').count() as i64;
+                vec![
+                    Cell::from(e),
+                    Cell::from(path),
+                    Cell::from(level),
+                    Cell::from(direct),
+                    Cell::from(subtree),
+                ]
+            })
+            .collect();
+        table(
+            &["entity", "category", "level", "tags", "tags_in_subtree"],
+            rows,
+        )
+    }
 }

@@ -26,6 +26,10 @@ pub enum Statement {
     },
     RefreshTag(QualifiedName),
     ShowEntities,
+    /// `SHOW CATEGORIES [FOR entity]`: the category tree with tag counts per node.
+    ShowCategories {
+        entity: Option<String>,
+    },
     ShowTags(ShowTags),
     DescribeTag(QualifiedName),
     DescribeEntity(String),

@@ -230,6 +230,16 @@ impl<'a> TagParser<'a> {
             ("CREATE", "ENTITY") => self.parse_create_entity(),
             ("CREATE", "TAG") => self.parse_create_tag(),
             ("CREATE", "SEGMENT") => self.parse_create_segment(),
+            ("SHOW", "CATEGORIES") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let entity = if self.parse_word("FOR") {
+                    Some(self.parse_name()?)
+                } else {
+                    None
+                };
+                Ok(Statement::ShowCategories { entity })
+            }
             ("SHOW", "SEGMENTS") => {
                 self.df.parser.next_token();
                 self.df.parser.next_token();
