@@ -106,6 +106,30 @@ pub struct TagVersion {
     pub change: String,
 }
 
+/// Health of one tag in one snapshot (the rows of `tagfusion.tag_stats`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TagStats {
+    pub entity: String,
+    pub tag: String,
+    pub snapshot_at: DateTime<Utc>,
+    pub rows: i64,
+    pub non_null: i64,
+    /// non_null / rows.
+    pub coverage: f64,
+    /// Distinct values (HyperLogLog estimate; elements for list tags).
+    #[serde(default)]
+    pub distinct: Option<i64>,
+    /// The most frequent values with their counts: `男: 5123, 女: 4877`.
+    #[serde(default)]
+    pub top_values: Option<String>,
+    /// For numbers: `min, p25, median, p75, max`.
+    #[serde(default)]
+    pub quantiles: Option<String>,
+    /// Population stability index against the previous snapshot (NULL for the first).
+    #[serde(default)]
+    pub psi: Option<f64>,
+}
+
 /// A segment (客群): a boolean condition over an entity's tags and other segments.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SegmentDef {

@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuditRecord, Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef, TagVersion,
+    AuditRecord, Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef, TagStats,
+    TagVersion,
 };
 use crate::error::{Error, Result};
 use crate::warehouse::{Warehouse, WriteMode, snapshot_type};
@@ -24,6 +25,7 @@ pub const SNAPSHOTS: &str = "_catalog/snapshots";
 pub const SEGMENTS: &str = "_catalog/segments";
 pub const AUDIT: &str = "_catalog/audit";
 pub const TAG_VERSIONS: &str = "_catalog/tag_versions";
+pub const TAG_STATS: &str = "_catalog/tag_stats";
 
 fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -83,6 +85,21 @@ pub static TAG_VERSIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
+pub static TAG_STATS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("entity", false),
+        utf8("tag", false),
+        ts("snapshot_at"),
+        Field::new("rows", DataType::Int64, false),
+        Field::new("non_null", DataType::Int64, false),
+        Field::new("coverage", DataType::Float64, false),
+        Field::new("distinct", DataType::Int64, true),
+        utf8("top_values", true),
+        utf8("quantiles", true),
+        Field::new("psi", DataType::Float64, true),
+    ]))
+});
+
 fn string_list(name: &str) -> Field {
     Field::new(
         name,
@@ -139,7 +156,7 @@ pub static AUDIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// All catalog tables with their schemas.
-pub fn tables() -> [(&'static str, &'static str, SchemaRef); 7] {
+pub fn tables() -> [(&'static str, &'static str, SchemaRef); 8] {
     [
         ("entities", ENTITIES, ENTITIES_SCHEMA.clone()),
         ("tags", TAGS, TAGS_SCHEMA.clone()),
@@ -148,6 +165,7 @@ pub fn tables() -> [(&'static str, &'static str, SchemaRef); 7] {
         ("snapshots", SNAPSHOTS, SNAPSHOTS_SCHEMA.clone()),
         ("audit", AUDIT, AUDIT_SCHEMA.clone()),
         ("tag_versions", TAG_VERSIONS, TAG_VERSIONS_SCHEMA.clone()),
+        ("tag_stats", TAG_STATS, TAG_STATS_SCHEMA.clone()),
     ]
 }
 
@@ -327,6 +345,35 @@ pub async fn append_tag_version(warehouse: &Warehouse, version: &TagVersion) -> 
         &TAG_VERSIONS_SCHEMA,
         std::slice::from_ref(version),
         WriteMode::Append,
+    )
+    .await
+}
+
+/// Writes the stats of some tags of one snapshot, replacing earlier stats of the same tags and
+/// snapshot (a snapshot refreshed again), in one commit.
+pub async fn save_tag_stats(
+    warehouse: &Warehouse,
+    entity: &str,
+    snapshot_at: chrono::DateTime<chrono::Utc>,
+    stats: &[TagStats],
+) -> Result<()> {
+    use datafusion::prelude::{ident, lit};
+    let tags: Vec<datafusion::prelude::Expr> = stats.iter().map(|s| lit(s.tag.clone())).collect();
+    let predicate = ident("entity")
+        .eq(lit(entity.to_string()))
+        .and(
+            ident("snapshot_at").eq(lit(datafusion::common::ScalarValue::TimestampMicrosecond(
+                Some(snapshot_at.timestamp_micros()),
+                Some("UTC".into()),
+            ))),
+        )
+        .and(ident("tag").in_list(tags, false));
+    write_rows(
+        warehouse,
+        TAG_STATS,
+        &TAG_STATS_SCHEMA,
+        stats,
+        WriteMode::Replace(predicate),
     )
     .await
 }

@@ -14,6 +14,7 @@ mod segments;
 mod show;
 mod sources;
 mod table_functions;
+mod tag_stats;
 
 pub use audit::os_user;
 

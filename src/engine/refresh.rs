@@ -177,7 +177,22 @@ impl Engine {
         let rows = result?;
         recorded?;
         catalog.snapshots.push(record.clone());
-        self.commit_catalog(catalog, Some(&job.entity.name)).await?;
+        self.commit_catalog(catalog.clone(), Some(&job.entity.name))
+            .await?;
+        // Health of what was refreshed; the snapshot is committed already, so a failure here
+        // is reported without undoing it.
+        let refreshed: Vec<String> = job.selected.iter().cloned().collect();
+        self.write_tag_stats(&catalog, job.entity, job.as_of, &refreshed)
+            .await
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "the snapshot of {} as of {} is written, but its tag statistics failed: {}",
+                    job.entity.name,
+                    job.as_of.format("%Y-%m-%d %H:%M:%S"),
+                    e.root()
+                ))
+            })?;
+        self.register_system_tables().await?;
         table(
             &["entity", "snapshot_at", "tags", "rows", "seconds"],
             vec![vec![

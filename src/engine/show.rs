@@ -91,6 +91,13 @@ impl Engine {
                 distinct = Some(d.to_string());
             }
         }
+        let (top_values, quantiles, drift) = self.latest_tag_stats(name).await?;
+        let used_by_segments: Vec<String> = catalog
+            .segments_of(&name.entity)
+            .iter()
+            .filter(|s| s.tags.contains(&name.name))
+            .map(|s| s.name.clone())
+            .collect();
         let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
         let rows: Vec<(&str, Option<String>)> = vec![
             ("name", Some(tag.qualified().to_string())),
@@ -106,8 +113,12 @@ impl Engine {
             ("definition", Some(tag.definition_as_written())),
             ("depends_on", Some(tag.depends_on.join(", "))),
             ("used_by", Some(used_by.join(", "))),
+            ("used_by_segments", Some(used_by_segments.join(", "))),
             ("coverage", coverage),
             ("distinct_values", distinct),
+            ("top_values", top_values),
+            ("quantiles", quantiles),
+            ("drift_psi", drift),
             ("last_refresh", latest.map(|s| ts(s.snapshot_at))),
         ];
         table(
@@ -191,5 +202,45 @@ impl Engine {
             &["entity", "category", "level", "tags", "tags_in_subtree"],
             rows,
         )
+    }
+
+    /// Top values, quantiles and PSI (with a verdict) from the tag's latest `tag_stats` row.
+    async fn latest_tag_stats(
+        &self,
+        name: &QualifiedName,
+    ) -> Result<(Option<String>, Option<String>, Option<String>)> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::datatypes::Float64Type;
+        let batches = self
+            .ctx
+            .sql(&format!(
+                "SELECT CAST(top_values AS VARCHAR), CAST(quantiles AS VARCHAR), psi FROM tagfusion.tag_stats \
+                 WHERE entity = {} AND tag = {} ORDER BY snapshot_at DESC LIMIT 1",
+                quote_str(&name.entity),
+                quote_str(&name.name)
+            ))
+            .await?
+            .collect()
+            .await?;
+        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+            return Ok((None, None, None));
+        };
+        let text = |i: usize| {
+            let a = b.column(i).as_string::<i32>();
+            (!a.is_null(0)).then(|| a.value(0).to_string())
+        };
+        let psi = b.column(2).as_primitive::<Float64Type>();
+        let drift = (!psi.is_null(0)).then(|| {
+            let v = psi.value(0);
+            let verdict = if v < 0.1 {
+                "stable"
+            } else if v < 0.25 {
+                "some drift"
+            } else {
+                "SHIFTED: check the source data"
+            };
+            format!("{v:.4} ({verdict})")
+        });
+        Ok((text(0), text(1), drift))
     }
 }
