@@ -160,74 +160,83 @@ impl Engine {
             }
         }
 
-        // Sizes.
-        let sizes = self
-            .ctx
-            .sql(&format!(
-                "SELECT count(*), count(*) FILTER (WHERE {member}) FROM ({base}) AS __tf_b"
-            ))
-            .await?
-            .collect()
-            .await?;
-        let (population_size, segment_size) = sizes
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .map(|b| (ints(b, 0)[0], ints(b, 1)[0]))
-            .unwrap_or((0, 0));
-
-        let mut rows: Vec<Row> = Vec::new();
-        // Distributions.
-        let branches: Vec<String> = choices
+        // Sizes and the distributions of scalar tags in one scan (GROUPING SETS: one set per
+        // tag, plus the empty set for the totals); list tags unnest in their own branches.
+        let scalar: Vec<(usize, &Choice)> = choices
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.distribution)
-            .map(|(i, c)| {
-                let column = quote_ident(&c.tag.name);
-                let (value, from) = if c.list {
-                    (
-                        "__tf_e".to_string(),
-                        format!(
-                            "(SELECT unnest({column}) AS __tf_e, {member} FROM __tf_base) AS __tf_u"
-                        ),
-                    )
-                } else {
-                    (column, "__tf_base".to_string())
-                };
-                format!(
-                    "SELECT CAST({i} AS BIGINT) AS o, CAST({value} AS VARCHAR) AS v, \
-                            count(*) FILTER (WHERE {member}) AS s, count(*) AS p \
-                     FROM {from} GROUP BY CAST({value} AS VARCHAR)"
-                )
-            })
+            .filter(|(_, c)| c.distribution && !c.list)
             .collect();
-        if !branches.is_empty() {
-            let sql = format!(
-                "WITH __tf_base AS ({base}) {}",
-                branches.join(" UNION ALL ")
-            );
-            for batch in self.ctx.sql(&sql).await?.collect().await? {
-                let order = ints(&batch, 0);
-                let value = batch.column(1).as_string::<i32>();
-                let s = ints(&batch, 2);
-                let p = ints(&batch, 3);
-                for i in 0..batch.num_rows() {
-                    let c = &choices[order[i] as usize];
-                    let v = (!value.is_null(i)).then(|| value.value(i).to_string());
-                    rows.push(Row {
-                        order: order[i] as usize,
-                        tag: c.tag.name.clone(),
-                        numeric_value: if c.numeric {
-                            v.as_deref().and_then(|v| v.parse().ok())
-                        } else {
-                            None
-                        },
-                        value: v,
-                        segment: s[i],
-                        population: p[i],
-                        stat: None,
-                        summary: 0,
-                    });
+        let mut projected = vec![format!("{member} AS __tf_m")];
+        let mut sets = Vec::new();
+        let mut which = Vec::new();
+        let mut value = Vec::new();
+        for (k, (i, c)) in scalar.iter().enumerate() {
+            projected.push(format!(
+                "CAST({} AS VARCHAR) AS __tf_v{k}",
+                quote_ident(&c.tag.name)
+            ));
+            sets.push(format!("(__tf_v{k})"));
+            which.push(format!("WHEN grouping(__tf_v{k}) = 0 THEN {i}"));
+            value.push(format!("WHEN grouping(__tf_v{k}) = 0 THEN __tf_v{k}"));
+        }
+        sets.push("()".to_string());
+        let (order_expr, value_expr) = if scalar.is_empty() {
+            ("CAST(-1 AS BIGINT)".to_string(), "CAST(NULL AS VARCHAR)".to_string())
+        } else {
+            (
+                format!("CAST(CASE {} ELSE -1 END AS BIGINT)", which.join(" ")),
+                format!("CASE {} END", value.join(" ")),
+            )
+        };
+        let mut branches = vec![format!(
+            "SELECT {order_expr} AS o, {value_expr} AS v, \
+                    count(*) FILTER (WHERE __tf_m) AS s, count(*) AS p \
+             FROM (SELECT {} FROM __tf_base) AS __tf_vals GROUP BY GROUPING SETS ({})",
+            projected.join(", "),
+            sets.join(", ")
+        )];
+        for (i, c) in choices.iter().enumerate().filter(|(_, c)| c.distribution && c.list) {
+            branches.push(format!(
+                "SELECT CAST({i} AS BIGINT) AS o, CAST(__tf_e AS VARCHAR) AS v, \
+                        count(*) FILTER (WHERE {member}) AS s, count(*) AS p \
+                 FROM (SELECT unnest({}) AS __tf_e, {member} FROM __tf_base) AS __tf_u \
+                 GROUP BY CAST(__tf_e AS VARCHAR)",
+                quote_ident(&c.tag.name)
+            ));
+        }
+        let sql = format!(
+            "WITH __tf_base AS ({base}) {}",
+            branches.join(" UNION ALL ")
+        );
+        let (mut population_size, mut segment_size) = (0, 0);
+        let mut rows: Vec<Row> = Vec::new();
+        for batch in self.ctx.sql(&sql).await?.collect().await? {
+            let order = ints(&batch, 0);
+            let value = batch.column(1).as_string::<i32>();
+            let s = ints(&batch, 2);
+            let p = ints(&batch, 3);
+            for i in 0..batch.num_rows() {
+                if order[i] < 0 {
+                    (segment_size, population_size) = (s[i], p[i]);
+                    continue;
                 }
+                let c = &choices[order[i] as usize];
+                let v = (!value.is_null(i)).then(|| value.value(i).to_string());
+                rows.push(Row {
+                    order: order[i] as usize,
+                    tag: c.tag.name.clone(),
+                    numeric_value: if c.numeric {
+                        v.as_deref().and_then(|v| v.parse().ok())
+                    } else {
+                        None
+                    },
+                    value: v,
+                    segment: s[i],
+                    population: p[i],
+                    stat: None,
+                    summary: 0,
+                });
             }
         }
         // Numeric summaries.

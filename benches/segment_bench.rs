@@ -1,6 +1,7 @@
 //! Segment and persona benchmark against DuckDB on the same Parquet files (issue 3).
 //!
 //!     bash scripts/bench.sh [--customers 1000000] [--runs 5]
+//!     (= cargo run --release --features bench --bin tagfusion-bench -- …)
 //!
 //! Builds (once) a demo warehouse of N customers with the retail template, then times, warm,
 //! median of `--runs`:
@@ -10,7 +11,7 @@
 //! - key lookup:                SELECT * FROM customer.profile WHERE customer_id = '<key>'
 //!
 //! and runs the equivalent SQL in DuckDB (Python package, 2 threads) over the Parquet files of
-//! the same Delta table in the same run (examples/segment_bench_duckdb.py). It prints both
+//! the same Delta table in the same run (benches/segment_bench_duckdb.py). It prints both
 //! columns and their ratio, and the pruning a key lookup gets (row groups, pages, bytes).
 
 use std::path::PathBuf;
@@ -177,7 +178,7 @@ async fn main() {
     let out = Command::new(&a.python)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/examples/segment_bench_duckdb.py"
+            "/benches/segment_bench_duckdb.py"
         ))
         .arg(a.warehouse.join("customer/profile_history"))
         .arg(&at)

@@ -1,4 +1,4 @@
-"""DuckDB side of examples/segment_bench.rs: the same questions over the same Parquet files
+"""DuckDB side of benches/segment_bench.rs: the same questions over the same Parquet files
 (the files of the customer profile's Delta table, read through the deltalake package's file
 list), 2 threads, warm, median of N runs. Prints JSON."""
 import json
