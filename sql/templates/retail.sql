@@ -125,13 +125,8 @@ CREATE OR REPLACE TAG customer.important_customer CATEGORY '价值/等级' DESCR
 CREATE OR REPLACE TAG customer.inactive_30d CATEGORY '生命周期/活跃' DESCRIPTION '近30天无下单且无APP活跃' OWNER 'growth-team'
   AS orders_30d = 0 AND app_active_days_30d = 0;
 
-CREATE OR REPLACE TAG customer.lifecycle_stage CATEGORY '生命周期/阶段' DESCRIPTION '生命周期阶段 (潜在/引入/成长/成熟/休眠/流失)' OWNER 'growth-team'
-  AS CASE WHEN first_order_at IS NULL THEN '潜在'
-          WHEN days_since(first_order_at) <= 30 THEN '引入'
-          WHEN recency_days > 180 THEN '流失'
-          WHEN recency_days > 90 THEN '休眠'
-          WHEN orders_180d >= 6 THEN '成熟'
-          ELSE '成长' END;
+CREATE OR REPLACE TAG customer.lifecycle_stage CATEGORY '生命周期/阶段' DESCRIPTION '生命周期阶段 (潜在/引入/成长/成熟/休眠/流失): 首单≤30天引入, 末单>180天流失, >90天休眠, 半年≥6单成熟' OWNER 'growth-team'
+  AS lifecycle_stage(first_order_at, last_order_at, orders_180d, 30, 90, 180, 6);
 
 -- 模型 · computed over the whole population ------------------------------------------------------
 CREATE OR REPLACE TAG customer.rfm_code KIND model CATEGORY '价值/RFM' DESCRIPTION 'R/F/M 高低 (对比总体均值), 如 HHL' OWNER 'data-science'

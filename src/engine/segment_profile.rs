@@ -182,7 +182,10 @@ impl Engine {
         }
         sets.push("()".to_string());
         let (order_expr, value_expr) = if scalar.is_empty() {
-            ("CAST(-1 AS BIGINT)".to_string(), "CAST(NULL AS VARCHAR)".to_string())
+            (
+                "CAST(-1 AS BIGINT)".to_string(),
+                "CAST(NULL AS VARCHAR)".to_string(),
+            )
         } else {
             (
                 format!("CAST(CASE {} ELSE -1 END AS BIGINT)", which.join(" ")),
@@ -196,7 +199,11 @@ impl Engine {
             projected.join(", "),
             sets.join(", ")
         )];
-        for (i, c) in choices.iter().enumerate().filter(|(_, c)| c.distribution && c.list) {
+        for (i, c) in choices
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.distribution && c.list)
+        {
             branches.push(format!(
                 "SELECT CAST({i} AS BIGINT) AS o, CAST(__tf_e AS VARCHAR) AS v, \
                         count(*) FILTER (WHERE {member}) AS s, count(*) AS p \

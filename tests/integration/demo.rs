@@ -139,6 +139,19 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
         "SELECT count(*) > 0 AS some FROM customer.profile WHERE orders_30d > 0",
     ]);
     assert_eq!(busy, "some\ntrue\n");
+    // lifecycle_stage() agrees with the rule written out in plain SQL.
+    let stages = s.ok(&[
+        "run",
+        "-c",
+        "SELECT count(*) FILTER (WHERE lifecycle_stage IS NOT DISTINCT FROM
+                  CASE WHEN first_order_at IS NULL THEN '潜在'
+                       WHEN date_part('epoch', TIMESTAMP '2026-07-01 00:00:00' - first_order_at) < 31 * 86400 THEN '引入'
+                       WHEN recency_days > 180 THEN '流失' WHEN recency_days > 90 THEN '休眠'
+                       WHEN orders_180d >= 6 THEN '成熟' ELSE '成长' END) AS same,
+                count(DISTINCT lifecycle_stage) > 3 AS varied
+         FROM customer.profile",
+    ]);
+    assert_eq!(stages, "same,varied\n400,true\n");
 
     // Deterministic: a second run in another warehouse gives the same profile — here under a
     // memory limit, with the template's count(DISTINCT …) tags each in its own grouped query.

@@ -3,10 +3,12 @@
 
 mod ab;
 mod bins;
+mod lifecycle;
 mod rfm;
 
 pub use ab::{AbGroup, ab_bucket};
 pub use bins::RangeBin;
+pub use lifecycle::{LifecycleStage, LifecycleThresholds, stage};
 pub use rfm::{RFM_CLASSES, RfmClass, rfm_class_name};
 
 #[cfg(test)]

@@ -3,7 +3,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::bins::range_label;
-use super::{ab_bucket, rfm_class_name};
+use super::{LifecycleThresholds, ab_bucket, rfm_class_name, stage};
 use crate::{register_all, with_config};
 
 fn context() -> SessionContext {
@@ -85,4 +85,43 @@ async fn layering_in_sql() {
 
     let err = ctx.sql("SELECT rfm_class(1, 2, 3)").await;
     assert!(err.is_err());
+}
+
+#[test]
+fn lifecycle_stages() {
+    let t = LifecycleThresholds::default();
+    assert_eq!(stage(None, None, 0, &t), "潜在");
+    assert_eq!(stage(Some(10), Some(2), 1, &t), "引入");
+    assert_eq!(stage(Some(400), Some(200), 0, &t), "流失");
+    assert_eq!(stage(Some(400), Some(100), 2, &t), "休眠");
+    assert_eq!(stage(Some(400), Some(5), 6, &t), "成熟");
+    assert_eq!(stage(Some(400), Some(5), 5, &t), "成长");
+}
+
+#[tokio::test]
+async fn lifecycle_in_sql_follows_as_of() {
+    let ctx = context();
+    ctx.sql("SET tagfusion.as_of = '2026-07-01 00:00:00'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let b = ctx
+        .sql(
+            "SELECT lifecycle_stage(f, l, n), lifecycle_stage(f, l, n, 30, 10, 20, 2) FROM (VALUES \
+               (TIMESTAMP '2026-06-20 00:00:00', TIMESTAMP '2026-06-25 00:00:00', 1), \
+               (TIMESTAMP '2025-01-01 00:00:00', TIMESTAMP '2026-06-15 00:00:00', 3), \
+               (CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP), 0)) AS t(f, l, n)",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let default: Vec<Option<&str>> = b[0].column(0).as_string::<i32>().iter().collect();
+    assert_eq!(default, vec![Some("引入"), Some("成长"), Some("潜在")]);
+    // 16 days since the last purchase: dormant past 10 days with these thresholds.
+    let custom: Vec<Option<&str>> = b[0].column(1).as_string::<i32>().iter().collect();
+    assert_eq!(custom, vec![Some("引入"), Some("休眠"), Some("潜在")]);
 }
