@@ -130,6 +130,19 @@ pub struct TagStats {
     pub psi: Option<f64>,
 }
 
+/// Reads of a tag counted between two flushes (the rows of `tagfusion.tag_usage`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TagUsage {
+    pub entity: String,
+    pub tag: String,
+    /// `query`, `persona` or `segment`.
+    pub via: String,
+    pub reads: i64,
+    pub last_read_at: DateTime<Utc>,
+    pub user: String,
+    pub flushed_at: DateTime<Utc>,
+}
+
 /// A segment (客群): a boolean condition over an entity's tags and other segments.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SegmentDef {

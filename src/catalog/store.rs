@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     AuditRecord, Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef, TagStats,
-    TagVersion,
+    TagUsage, TagVersion,
 };
 use crate::error::{Error, Result};
 use crate::warehouse::{Warehouse, WriteMode, snapshot_type};
@@ -26,6 +26,7 @@ pub const SEGMENTS: &str = "_catalog/segments";
 pub const AUDIT: &str = "_catalog/audit";
 pub const TAG_VERSIONS: &str = "_catalog/tag_versions";
 pub const TAG_STATS: &str = "_catalog/tag_stats";
+pub const TAG_USAGE: &str = "_catalog/tag_usage";
 
 fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -100,6 +101,18 @@ pub static TAG_STATS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+pub static TAG_USAGE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("entity", false),
+        utf8("tag", false),
+        utf8("via", false),
+        Field::new("reads", DataType::Int64, false),
+        ts("last_read_at"),
+        utf8("user", false),
+        ts("flushed_at"),
+    ]))
+});
+
 fn string_list(name: &str) -> Field {
     Field::new(
         name,
@@ -156,7 +169,7 @@ pub static AUDIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// All catalog tables with their schemas.
-pub fn tables() -> [(&'static str, &'static str, SchemaRef); 8] {
+pub fn tables() -> [(&'static str, &'static str, SchemaRef); 9] {
     [
         ("entities", ENTITIES, ENTITIES_SCHEMA.clone()),
         ("tags", TAGS, TAGS_SCHEMA.clone()),
@@ -166,6 +179,7 @@ pub fn tables() -> [(&'static str, &'static str, SchemaRef); 8] {
         ("audit", AUDIT, AUDIT_SCHEMA.clone()),
         ("tag_versions", TAG_VERSIONS, TAG_VERSIONS_SCHEMA.clone()),
         ("tag_stats", TAG_STATS, TAG_STATS_SCHEMA.clone()),
+        ("tag_usage", TAG_USAGE, TAG_USAGE_SCHEMA.clone()),
     ]
 }
 
@@ -374,6 +388,17 @@ pub async fn save_tag_stats(
         &TAG_STATS_SCHEMA,
         stats,
         WriteMode::Replace(predicate),
+    )
+    .await
+}
+
+pub async fn append_tag_usage(warehouse: &Warehouse, rows: &[TagUsage]) -> Result<()> {
+    write_rows(
+        warehouse,
+        TAG_USAGE,
+        &TAG_USAGE_SCHEMA,
+        rows,
+        WriteMode::Append,
     )
     .await
 }

@@ -243,7 +243,18 @@ pub async fn run(
     scripts: Vec<Script>,
 ) -> std::result::Result<(), (Error, Option<Script>)> {
     let engine = global.open_engine().await.map_err(|e| (e, None))?;
-    let format = global.format();
+    let result = run_scripts(&engine, global.format(), scripts).await;
+    // Tag reads are counted in memory; keep them even when a statement failed.
+    let flushed = engine.flush_usage().await;
+    result?;
+    flushed.map_err(|e| (e, None))
+}
+
+async fn run_scripts(
+    engine: &Engine,
+    format: Format,
+    scripts: Vec<Script>,
+) -> std::result::Result<(), (Error, Option<Script>)> {
     let mut stdout = std::io::stdout().lock();
     for script in scripts {
         let statements = match engine.parse(&script.text) {

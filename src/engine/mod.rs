@@ -15,6 +15,7 @@ mod show;
 mod sources;
 mod table_functions;
 mod tag_stats;
+mod usage;
 
 pub use audit::os_user;
 
@@ -66,6 +67,7 @@ pub struct Engine {
     write_lock: Mutex<()>,
     progress: bool,
     user: String,
+    usage: usage::UsageCounter,
 }
 
 impl Engine {
@@ -111,6 +113,7 @@ impl Engine {
                 write_lock: Mutex::new(()),
                 progress: options.progress,
                 user: options.user,
+                usage: usage::UsageCounter::default(),
             }
         });
         engine.restore_sources().await;

@@ -92,6 +92,15 @@ impl Engine {
             )));
         };
         self.audit("persona", entity, Some(shown)).await?;
+        self.usage.record(
+            entity,
+            catalog
+                .tags_of(entity)
+                .iter()
+                .filter(|t| t.is_active())
+                .map(|t| t.name.as_str()),
+            "persona",
+        );
 
         let options = FormatOptions::default().with_null("");
         let mut categories = Vec::new();

@@ -110,9 +110,14 @@ impl Engine {
                 columns.push(cast(ident(&tag.name), parse_type(&tag.value_type)?).alias(&tag.name));
             }
         }
+        // Scanned by name, so a plan says which entity's history it reads (tag usage).
         let profile = self
             .ctx
-            .read_table(provider)?
+            .table(datafusion::common::TableReference::partial(
+                entity.to_string(),
+                "profile_history".to_string(),
+            ))
+            .await?
             .filter(ident("snapshot_at").eq(lit(snapshot_literal(latest.snapshot_at))))?
             .select(columns)?;
         replace_table(&schema, "profile", profile.into_view())?;

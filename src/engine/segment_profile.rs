@@ -160,6 +160,14 @@ impl Engine {
             }
         }
 
+        self.usage.record(
+            &entity.name,
+            choices
+                .iter()
+                .map(|c| c.tag.name.as_str())
+                .chain(segment.tags.iter().map(String::as_str)),
+            "segment",
+        );
         // Sizes and the distributions of scalar tags in one scan (GROUPING SETS: one set per
         // tag, plus the empty set for the totals); list tags unnest in their own branches.
         let scalar: Vec<(usize, &Choice)> = choices

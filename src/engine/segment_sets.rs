@@ -61,6 +61,13 @@ impl Engine {
             .map(|n| catalog.segment(n))
             .collect::<Result<_>>()?;
         self.require_profile(&entity.name).await?;
+        self.usage.record(
+            &entity.name,
+            segments
+                .iter()
+                .flat_map(|s| s.tags.iter().map(String::as_str)),
+            "segment",
+        );
         let base = self.membership_sql(&catalog, &entity, &segments).await?;
         let n = segments.len();
         let mut aggregates: Vec<String> = (0..n)

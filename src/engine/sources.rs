@@ -82,6 +82,7 @@ impl Engine {
             .statement_to_plan(statement.clone())
             .await
             .map_err(|e| self.diagnose(e))?;
+        self.record_query_usage(&plan).await;
         for segment in self.exported_segments(&plan).await {
             let target = match statement {
                 DFStatement::CopyTo(copy) => Some(copy.target.clone()),

@@ -163,3 +163,44 @@ fn persona_lookups_and_segment_exports_are_audited_as_the_os_user() {
         assert_eq!(r["user"], os_user.as_str());
     }
 }
+
+#[test]
+fn tag_reads_are_counted_per_tag_and_kept_in_the_warehouse() {
+    let s = Sandbox::new();
+    s.fixture(&["2026-07-01 00:00:00"]);
+    s.ok(&[
+        "run",
+        "-c",
+        "SELECT gender, count(*) FROM customer.profile GROUP BY 1",
+        "-c",
+        "SELECT orders_30d FROM customer.profile WHERE gender = '女'",
+        "-c",
+        "PERSONA customer 'C1'",
+    ]);
+    // A later process sees the reads of the earlier one; never-read tags are the zombies.
+    let usage = s.ok(&[
+        "run",
+        "-c",
+        "SELECT tag, via, CAST(sum(reads) AS BIGINT) AS reads FROM tagfusion.tag_usage \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    ]);
+    assert_eq!(
+        usage,
+        "tag,via,reads\n\
+         gender,persona,1\n\
+         gender,query,2\n\
+         important,persona,1\n\
+         orders_30d,persona,1\n\
+         orders_30d,query,1\n\
+         spend_30d,persona,1\n\
+         spend_rank,persona,1\n"
+    );
+    let zombies = s.ok(&[
+        "run",
+        "-c",
+        "SELECT t.name FROM tagfusion.tags t WHERE NOT EXISTS \
+         (SELECT 1 FROM tagfusion.tag_usage u WHERE u.entity = t.entity AND u.tag = t.name AND u.via = 'query') \
+         ORDER BY 1",
+    ]);
+    assert_eq!(zombies, "name\nimportant\nspend_30d\nspend_rank\n");
+}
