@@ -135,11 +135,8 @@ CREATE OR REPLACE TAG customer.rfm_code KIND model CATEGORY '价值/RFM' DESCRIP
        CASE WHEN orders_365d >= avg(orders_365d) OVER () THEN 'H' ELSE 'L' END,
        CASE WHEN spend_365d >= avg(spend_365d) OVER () THEN 'H' ELSE 'L' END) END;
 
-CREATE OR REPLACE TAG customer.rfm_class CATEGORY '价值/RFM' DESCRIPTION 'RFM 八类客户' OWNER 'data-science'
-  AS CASE rfm_code WHEN 'HHH' THEN '重要价值客户' WHEN 'HLH' THEN '重要发展客户'
-                   WHEN 'LHH' THEN '重要保持客户' WHEN 'LLH' THEN '重要挽留客户'
-                   WHEN 'HHL' THEN '一般价值客户' WHEN 'HLL' THEN '一般发展客户'
-                   WHEN 'LHL' THEN '一般保持客户' WHEN 'LLL' THEN '一般挽留客户' END;
+CREATE OR REPLACE TAG customer.rfm_class CATEGORY '价值/RFM' DESCRIPTION 'RFM 八类客户 (R/F/M 对比总体均值)' OWNER 'data-science'
+  AS rfm_class(substr(rfm_code, 1, 1) = 'H', substr(rfm_code, 2, 1) = 'H', substr(rfm_code, 3, 1) = 'H');
 
 CREATE OR REPLACE TAG customer.spend_decile KIND model CATEGORY '价值/RFM' DESCRIPTION '年消费十分位 (1=最低, 10=最高)' OWNER 'data-science'
   AS ntile(10) OVER (ORDER BY spend_365d, customer_id);

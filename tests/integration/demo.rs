@@ -139,6 +139,37 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
         "SELECT count(*) > 0 AS some FROM customer.profile WHERE orders_30d > 0",
     ]);
     assert_eq!(busy, "some\ntrue\n");
+    // The RFM classes agree with an independent computation over the raw orders: R = days
+    // since the last order, F = orders and M = spend in the year before the as-of time, each
+    // compared with the mean over all customers (no orders: F = M = 0, R unknown → no class).
+    let rfm = s.ok(&[
+        "run",
+        "-c",
+        "WITH t AS (SELECT TIMESTAMP '2026-07-01 00:00:00' AS as_of),
+              o AS (SELECT customer_id,
+                           max(ts) AS last_ts,
+                           count(*) FILTER (WHERE ts > TIMESTAMP '2025-07-01 00:00:00') AS f,
+                           coalesce(sum(amount) FILTER (WHERE ts > TIMESTAMP '2025-07-01 00:00:00'), 0) AS m
+                    FROM orders WHERE ts <= TIMESTAMP '2026-07-01 00:00:00' GROUP BY customer_id),
+              c AS (SELECT customers.customer_id,
+                           CAST(floor(date_part('epoch', TIMESTAMP '2026-07-01 00:00:00' - o.last_ts) / 86400) AS BIGINT) AS r,
+                           coalesce(o.f, 0) AS f, round(coalesce(o.m, 0), 2) AS m
+                    FROM customers LEFT JOIN o USING (customer_id)),
+              k AS (SELECT customer_id,
+                           CASE WHEN r IS NULL THEN NULL
+                                ELSE CASE WHEN r <= avg(r) OVER () THEN 'H' ELSE 'L' END
+                                  || CASE WHEN f >= avg(f) OVER () THEN 'H' ELSE 'L' END
+                                  || CASE WHEN m >= avg(m) OVER () THEN 'H' ELSE 'L' END END AS code
+                    FROM c),
+              expected AS (SELECT customer_id, CASE code
+                   WHEN 'HHH' THEN '重要价值客户' WHEN 'HLH' THEN '重要发展客户' WHEN 'LHH' THEN '重要保持客户'
+                   WHEN 'LLH' THEN '重要挽留客户' WHEN 'HHL' THEN '一般价值客户' WHEN 'HLL' THEN '一般发展客户'
+                   WHEN 'LHL' THEN '一般保持客户' WHEN 'LLL' THEN '一般挽留客户' END AS class FROM k)
+         SELECT count(*) FILTER (WHERE p.rfm_class IS NOT DISTINCT FROM e.class) AS same,
+                count(DISTINCT p.rfm_class) >= 6 AS varied
+         FROM customer.profile p JOIN expected e USING (customer_id)",
+    ]);
+    assert_eq!(rfm, "same,varied\n400,true\n");
     // lifecycle_stage() agrees with the rule written out in plain SQL.
     let stages = s.ok(&[
         "run",
