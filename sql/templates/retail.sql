@@ -118,6 +118,16 @@ CREATE OR REPLACE TAG customer.app_active_days_30d CATEGORY '行为/APP' DESCRIP
   AS (SELECT customer_id, count(DISTINCT CAST(ts AS DATE)) FROM app_events
       WHERE ts > as_of() - INTERVAL '30 days' AND ts <= as_of() GROUP BY customer_id);
 
+CREATE OR REPLACE TAG customer.app_activity_level CATEGORY '行为/APP' DESCRIPTION 'APP活跃度: 近30天活跃≥15天高, ≥5天中, >0低, 0沉默' OWNER 'app-team'
+  AS activity_level(app_active_days_30d, 15, 5);
+
+CREATE OR REPLACE TAG customer.purchase_gap_days CATEGORY '行为/购买' DESCRIPTION '平均购买间隔天数 (至少两单)' OWNER 'growth-team'
+  AS (SELECT customer_id, date_part('epoch', max(ts) - min(ts)) / 86400.0 / (count(*) - 1) FROM orders
+      WHERE ts <= as_of() GROUP BY customer_id HAVING count(*) >= 2);
+
+CREATE OR REPLACE TAG customer.churn_warning CATEGORY '生命周期/预警' DESCRIPTION '流失预警: 距上次购买超过平均间隔的2倍' OWNER 'growth-team'
+  AS churn_warning(recency_days, purchase_gap_days, 2);
+
 -- 价值 · rules over other tags -----------------------------------------------------------------
 CREATE OR REPLACE TAG customer.important_customer CATEGORY '价值/等级' DESCRIPTION '重要客户: 近半年交易≥3次或年消费≥5000元' OWNER 'crm-team'
   AS orders_180d >= 3 OR spend_365d >= 5000;

@@ -32,6 +32,8 @@ pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(layering::RangeBin::new())),
         Arc::new(ScalarUDF::from(layering::AbGroup::new())),
         Arc::new(ScalarUDF::from(layering::LifecycleStage::new())),
+        Arc::new(ScalarUDF::from(layering::ActivityLevel::new())),
+        Arc::new(ScalarUDF::from(layering::ChurnWarning::new())),
     ]
     .into_iter()
     .chain(privacy::mask_functions().into_iter().map(Arc::new))

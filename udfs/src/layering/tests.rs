@@ -3,7 +3,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::bins::range_label;
-use super::{LifecycleThresholds, ab_bucket, rfm_class_name, stage};
+use super::{LifecycleThresholds, ab_bucket, activity, rfm_class_name, stage};
 use crate::{register_all, with_config};
 
 fn context() -> SessionContext {
@@ -124,4 +124,35 @@ async fn lifecycle_in_sql_follows_as_of() {
     // 16 days since the last purchase: dormant past 10 days with these thresholds.
     let custom: Vec<Option<&str>> = b[0].column(1).as_string::<i32>().iter().collect();
     assert_eq!(custom, vec![Some("引入"), Some("休眠"), Some("潜在")]);
+}
+
+#[test]
+fn activity_levels() {
+    assert_eq!(activity(20.0, 15.0, 5.0), "高活跃");
+    assert_eq!(activity(15.0, 15.0, 5.0), "高活跃");
+    assert_eq!(activity(5.0, 15.0, 5.0), "中活跃");
+    assert_eq!(activity(1.0, 15.0, 5.0), "低活跃");
+    assert_eq!(activity(0.0, 15.0, 5.0), "沉默");
+}
+
+#[tokio::test]
+async fn activity_and_churn_in_sql() {
+    let ctx = context();
+    let b = ctx
+        .sql(
+            "SELECT activity_level(a, 15, 5), churn_warning(r, g), churn_warning(r, g, 4) FROM (VALUES \
+               (16, 50, 20.0), (3, 30, 20.0), (NULL, 10, 0.0)) AS t(a, r, g)",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let levels: Vec<Option<&str>> = b[0].column(0).as_string::<i32>().iter().collect();
+    assert_eq!(levels, vec![Some("高活跃"), Some("低活跃"), None]);
+    let warn: Vec<Option<bool>> = b[0].column(1).as_boolean().iter().collect();
+    // 50 > 2 x 20; 30 <= 40; a gap of 0 is unknown.
+    assert_eq!(warn, vec![Some(true), Some(false), None]);
+    let lenient: Vec<Option<bool>> = b[0].column(2).as_boolean().iter().collect();
+    assert_eq!(lenient, vec![Some(false), Some(false), None]);
 }
