@@ -230,26 +230,12 @@ impl<'a> TagParser<'a> {
             ("CREATE", "ENTITY") => self.parse_create_entity(),
             ("CREATE", "TAG") => self.parse_create_tag(),
             ("CREATE", "SEGMENT") => self.parse_create_segment(),
-            ("SHOW", "CATEGORIES") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                let entity = if self.parse_word("FOR") {
-                    Some(self.parse_name()?)
-                } else {
-                    None
-                };
-                Ok(Statement::ShowCategories { entity })
-            }
-            ("SHOW", "SEGMENTS") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                let entity = if self.parse_word("FOR") {
-                    Some(self.parse_name()?)
-                } else {
-                    None
-                };
-                Ok(Statement::ShowSegments { entity })
-            }
+            ("SHOW", "CATEGORIES") => Ok(Statement::ShowCategories {
+                entity: self.parse_show_for()?,
+            }),
+            ("SHOW", "SEGMENTS") => Ok(Statement::ShowSegments {
+                entity: self.parse_show_for()?,
+            }),
             ("DESCRIBE", "SEGMENT") | ("DESC", "SEGMENT") => {
                 self.df.parser.next_token();
                 self.df.parser.next_token();
@@ -318,6 +304,17 @@ impl<'a> TagParser<'a> {
                 Ok(Statement::DropEntity { name, cascade })
             }
             _ => Ok(Statement::Sql(Box::new(self.df.parse_statement()?))),
+        }
+    }
+
+    /// `SHOW <WHAT> [FOR entity]`: consumes the two words and the optional entity.
+    fn parse_show_for(&mut self) -> Result<Option<String>> {
+        self.df.parser.next_token();
+        self.df.parser.next_token();
+        if self.parse_word("FOR") {
+            Ok(Some(self.parse_name()?))
+        } else {
+            Ok(None)
         }
     }
 

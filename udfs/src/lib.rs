@@ -6,6 +6,7 @@
 //! the session configuration ([`TagFusionConfig`], `SET tagfusion.as_of = '…'`), never from a
 //! global, so concurrent refreshes with different as-of times cannot see each other's value.
 
+mod args;
 pub mod config;
 pub mod geo;
 pub mod layering;

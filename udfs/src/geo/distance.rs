@@ -1,10 +1,11 @@
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, BooleanArray, Float64Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_MATH;
+
+use crate::args::{Args, array};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -25,26 +26,6 @@ fn is_numeric(t: &DataType) -> bool {
     t.is_numeric() || t.is_null()
 }
 
-/// The arguments as Float64 arrays of the batch's length (scalars broadcast).
-fn float_args(args: &ScalarFunctionArgs) -> Result<(Vec<Float64Array>, bool)> {
-    let scalar = args
-        .args
-        .iter()
-        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-    let rows = if scalar { 1 } else { args.number_rows };
-    let mut out = Vec::with_capacity(args.args.len());
-    for a in &args.args {
-        let array = cast(&a.to_array(rows)?, &DataType::Float64)?;
-        let floats = array
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .cloned()
-            .unwrap_or_else(|| Float64Array::new_null(rows));
-        out.push(floats);
-    }
-    Ok((out, scalar))
-}
-
 fn distances(args: &[Float64Array]) -> Float64Array {
     let rows = args[0].len();
     (0..rows)
@@ -61,16 +42,6 @@ fn distances(args: &[Float64Array]) -> Float64Array {
             }
         })
         .collect()
-}
-
-fn finish(array: ArrayRef, scalar: bool) -> Result<ColumnarValue> {
-    if scalar {
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-            &array, 0,
-        )?))
-    } else {
-        Ok(ColumnarValue::Array(array))
-    }
 }
 
 /// `geo_distance_m(lat1, lon1, lat2, lon2)`: great-circle distance in metres.
@@ -125,8 +96,9 @@ impl ScalarUDFImpl for GeoDistance {
         Ok(DataType::Float64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (floats, scalar) = float_args(&args)?;
-        finish(Arc::new(distances(&floats)), scalar)
+        let args = Args::new(&args);
+        let floats = (0..4).map(|i| args.floats(i)).collect::<Result<Vec<_>>>()?;
+        args.finish(array(distances(&floats)))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&GEO_DISTANCE_DOC)
@@ -185,7 +157,8 @@ impl ScalarUDFImpl for GeoWithin {
         Ok(DataType::Boolean)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (floats, scalar) = float_args(&args)?;
+        let args = Args::new(&args);
+        let floats = (0..5).map(|i| args.floats(i)).collect::<Result<Vec<_>>>()?;
         let d = distances(&floats);
         let radius = &floats[4];
         let within: BooleanArray = (0..d.len())
@@ -197,7 +170,7 @@ impl ScalarUDFImpl for GeoWithin {
                 }
             })
             .collect();
-        finish(Arc::new(within), scalar)
+        args.finish(array(within))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&GEO_WITHIN_DOC)

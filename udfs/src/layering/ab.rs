@@ -1,13 +1,14 @@
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::array::{Array, Int64Array, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_OTHER;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+
+use crate::args::{Args, array};
 
 /// 64-bit FNV-1a followed by the SplitMix64 finaliser: stable across versions, platforms and
 /// processes (unlike the standard library's hasher), and well mixed in its low bits.
@@ -87,25 +88,9 @@ impl ScalarUDFImpl for AbGroup {
         Ok(DataType::Int64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if scalar { 1 } else { args.number_rows };
-        let text = |i: usize| -> Result<StringArray> {
-            let a = cast(&args.args[i].to_array(rows)?, &DataType::Utf8)?;
-            Ok(a.as_any()
-                .downcast_ref::<StringArray>()
-                .cloned()
-                .unwrap_or_else(|| StringArray::new_null(rows)))
-        };
-        let (keys, salts) = (text(0)?, text(1)?);
-        let groups = cast(&args.args[2].to_array(rows)?, &DataType::Int64)?;
-        let groups = groups
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .cloned()
-            .unwrap_or_else(|| Int64Array::new_null(rows));
+        let args = Args::new(&args);
+        let rows = args.rows;
+        let (keys, salts, groups) = (args.strings(0)?, args.strings(1)?, args.ints(2)?);
         let mut out = Vec::with_capacity(rows);
         for i in 0..rows {
             if keys.is_null(i) || salts.is_null(i) || groups.is_null(i) {
@@ -120,14 +105,7 @@ impl ScalarUDFImpl for AbGroup {
                 ab_bucket(keys.value(i), salts.value(i), n as u64) as i64
             ));
         }
-        let array = Arc::new(Int64Array::from(out));
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &*array, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(array))
-        }
+        args.finish(array(Int64Array::from(out)))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&AB_GROUP_DOC)

@@ -1,43 +1,14 @@
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::array::{Array, BooleanArray, Float64Array, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_OTHER;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-/// The arguments as Float64 arrays (scalars broadcast), and whether all were scalars.
-fn numbers(args: &ScalarFunctionArgs) -> Result<(Vec<Float64Array>, bool, usize)> {
-    let scalar = args
-        .args
-        .iter()
-        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-    let rows = if scalar { 1 } else { args.number_rows };
-    let mut out = Vec::with_capacity(args.args.len());
-    for a in &args.args {
-        let f = cast(&a.to_array(rows)?, &DataType::Float64)?;
-        out.push(
-            f.as_any()
-                .downcast_ref::<Float64Array>()
-                .cloned()
-                .unwrap_or_else(|| Float64Array::new_null(rows)),
-        );
-    }
-    Ok((out, scalar, rows))
-}
-
-fn finish(array: Arc<dyn Array>, scalar: bool) -> Result<ColumnarValue> {
-    if scalar {
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-            &array, 0,
-        )?))
-    } else {
-        Ok(ColumnarValue::Array(array))
-    }
-}
+use crate::args::{Args, array};
 
 /// 高活跃 at or above `high`, 中活跃 at or above `mid`, 低活跃 above zero, 沉默 at zero.
 pub fn activity(active: f64, high: f64, mid: f64) -> &'static str {
@@ -104,14 +75,15 @@ impl ScalarUDFImpl for ActivityLevel {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (n, scalar, rows) = numbers(&args)?;
-        let out: StringArray = (0..rows)
+        let args = Args::new(&args);
+        let n = (0..3).map(|i| args.floats(i)).collect::<Result<Vec<_>>>()?;
+        let out: StringArray = (0..args.rows)
             .map(|i| {
                 (!n.iter().any(|a| a.is_null(i)))
                     .then(|| activity(n[0].value(i), n[1].value(i), n[2].value(i)))
             })
             .collect();
-        finish(Arc::new(out), scalar)
+        args.finish(array(out))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&ACTIVITY_DOC)
@@ -174,8 +146,11 @@ impl ScalarUDFImpl for ChurnWarning {
         Ok(DataType::Boolean)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (n, scalar, rows) = numbers(&args)?;
-        let out: BooleanArray = (0..rows)
+        let args = Args::new(&args);
+        let n = (0..args.len())
+            .map(|i| args.floats(i))
+            .collect::<Result<Vec<_>>>()?;
+        let out: BooleanArray = (0..args.rows)
             .map(|i| {
                 if n.iter().any(|a| a.is_null(i)) || n[1].value(i) <= 0.0 {
                     return None;
@@ -184,7 +159,7 @@ impl ScalarUDFImpl for ChurnWarning {
                 Some(n[0].value(i) > factor * n[1].value(i))
             })
             .collect();
-        finish(Arc::new(out), scalar)
+        args.finish(array(out))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&CHURN_DOC)

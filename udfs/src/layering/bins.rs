@@ -1,13 +1,14 @@
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::array::{Array, Float64Array, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_MATH;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+
+use crate::args::{Args, array};
 
 /// Shortest text for an edge: `100` rather than `100.0`.
 fn edge(v: f64) -> String {
@@ -77,21 +78,11 @@ impl ScalarUDFImpl for RangeBin {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if scalar { 1 } else { args.number_rows };
-        let mut columns = Vec::with_capacity(args.args.len());
-        for a in &args.args {
-            let f = cast(&a.to_array(rows)?, &DataType::Float64)?;
-            columns.push(
-                f.as_any()
-                    .downcast_ref::<Float64Array>()
-                    .cloned()
-                    .unwrap_or_else(|| Float64Array::new_null(rows)),
-            );
-        }
+        let call = Args::new(&args);
+        let rows = call.rows;
+        let columns = (0..call.len())
+            .map(|i| call.floats(i))
+            .collect::<Result<Vec<_>>>()?;
         let mut edges = Vec::with_capacity(columns.len() - 1);
         let out: StringArray = (0..rows)
             .map(|i| {
@@ -104,14 +95,7 @@ impl ScalarUDFImpl for RangeBin {
                 Some(range_label(columns[0].value(i), &edges))
             })
             .collect();
-        let out = Arc::new(out);
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &*out, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        call.finish(array(out))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&RANGE_BIN_DOC)

@@ -1,14 +1,16 @@
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use chrono::Utc;
 use datafusion::arrow::array::{Array, Int64Array, StringArray, TimestampNanosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_OTHER;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+
+use crate::args::{Args, array};
 
 use crate::time::as_of_nanos;
 
@@ -124,11 +126,8 @@ impl ScalarUDFImpl for LifecycleStage {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if scalar { 1 } else { args.number_rows };
+        let call = Args::new(&args);
+        let rows = call.rows;
         let as_of = as_of_nanos(&args.config_options, Utc::now())?;
         let time = |i: usize| -> Result<TimestampNanosecondArray> {
             let a = args.args[i].to_array(rows)?;
@@ -142,13 +141,7 @@ impl ScalarUDFImpl for LifecycleStage {
                 .cloned()
                 .unwrap_or_else(|| TimestampNanosecondArray::new_null(rows)))
         };
-        let int = |i: usize| -> Result<Int64Array> {
-            let a = cast(&args.args[i].to_array(rows)?, &DataType::Int64)?;
-            Ok(a.as_any()
-                .downcast_ref::<Int64Array>()
-                .cloned()
-                .unwrap_or_else(|| Int64Array::new_null(rows)))
-        };
+        let int = |i: usize| call.ints(i);
         let (first, last, orders) = (time(0)?, time(1)?, int(2)?);
         let limits: Vec<Int64Array> = (3..args.args.len()).map(int).collect::<Result<_>>()?;
         let out: StringArray = (0..rows)
@@ -178,14 +171,7 @@ impl ScalarUDFImpl for LifecycleStage {
                 ))
             })
             .collect();
-        let out = Arc::new(out);
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &*out, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        call.finish(array(out))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&LIFECYCLE_DOC)

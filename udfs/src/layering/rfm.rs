@@ -1,13 +1,14 @@
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::array::{Array, BooleanArray, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_OTHER;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+
+use crate::args::{Args, array};
 
 /// The eight RFM classes: (R high, F high, M high) → Chinese name, English name.
 pub const RFM_CLASSES: [((bool, bool, bool), &str, &str); 8] = [
@@ -104,19 +105,9 @@ impl ScalarUDFImpl for RfmClass {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if scalar { 1 } else { args.number_rows };
-        let flag = |i: usize| -> Result<BooleanArray> {
-            let a = cast(&args.args[i].to_array(rows)?, &DataType::Boolean)?;
-            Ok(a.as_any()
-                .downcast_ref::<BooleanArray>()
-                .cloned()
-                .unwrap_or_else(|| BooleanArray::new_null(rows)))
-        };
-        let (r, f, m) = (flag(0)?, flag(1)?, flag(2)?);
+        let call = Args::new(&args);
+        let rows = call.rows;
+        let (r, f, m) = (call.booleans(0)?, call.booleans(1)?, call.booleans(2)?);
         let english = match args.args.get(3) {
             None => false,
             Some(ColumnarValue::Scalar(s)) => match s.to_string().to_lowercase().as_str() {
@@ -137,14 +128,7 @@ impl ScalarUDFImpl for RfmClass {
                 }
             })
             .collect();
-        let out = Arc::new(out);
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &*out, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        call.finish(array(out))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&RFM_CLASS_DOC)

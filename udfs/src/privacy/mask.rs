@@ -1,15 +1,15 @@
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::Result;
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_STRING;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
+
+use crate::args::{Args, array};
 
 /// Masks every character but the first `keep_head` and the last `keep_tail` with `*`; values
 /// too short to keep anything are masked whole.
@@ -110,20 +110,11 @@ impl ScalarUDFImpl for TextFunction {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
-        let rows = if scalar { 1 } else { args.number_rows };
-        let input = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
-        let input = input
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .cloned()
-            .unwrap_or_else(|| StringArray::new_null(rows));
-        let out: ArrayRef = Arc::new(input.iter().map(|v| v.map(self.f)).collect::<StringArray>());
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        let args = Args::new(&args);
+        let input = args.strings(0)?;
+        args.finish(array(
+            input.iter().map(|v| v.map(self.f)).collect::<StringArray>(),
+        ))
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(&self.doc)
