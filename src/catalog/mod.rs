@@ -114,6 +114,7 @@ pub struct TagStats {
     pub snapshot_at: DateTime<Utc>,
     pub rows: i64,
     pub non_null: i64,
+    pub nulls: i64,
     /// non_null / rows.
     pub coverage: f64,
     /// Distinct values (HyperLogLog estimate; elements for list tags).

@@ -93,6 +93,7 @@ pub static TAG_STATS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ts("snapshot_at"),
         Field::new("rows", DataType::Int64, false),
         Field::new("non_null", DataType::Int64, false),
+        Field::new("nulls", DataType::Int64, false),
         Field::new("coverage", DataType::Float64, false),
         Field::new("distinct", DataType::Int64, true),
         utf8("top_values", true),

@@ -213,6 +213,7 @@ impl Engine {
                 snapshot_at: at,
                 rows,
                 non_null,
+                nulls: rows - non_null,
                 coverage: if rows > 0 {
                     non_null as f64 / rows as f64
                 } else {
