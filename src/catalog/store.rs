@@ -376,12 +376,7 @@ pub async fn save_tag_stats(
     let tags: Vec<datafusion::prelude::Expr> = stats.iter().map(|s| lit(s.tag.clone())).collect();
     let predicate = ident("entity")
         .eq(lit(entity.to_string()))
-        .and(
-            ident("snapshot_at").eq(lit(datafusion::common::ScalarValue::TimestampMicrosecond(
-                Some(snapshot_at.timestamp_micros()),
-                Some("UTC".into()),
-            ))),
-        )
+        .and(ident("snapshot_at").eq(lit(crate::warehouse::snapshot_literal(snapshot_at))))
         .and(ident("tag").in_list(tags, false));
     write_rows(
         warehouse,

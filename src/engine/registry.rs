@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
-use datafusion::common::ScalarValue;
 use datafusion::prelude::{cast, ident, lit};
 
 use super::ddl::parse_type;
 use crate::warehouse::delta_compatible;
+pub use crate::warehouse::snapshot_literal;
 
 use super::Engine;
 use crate::catalog::{Catalog, store};
@@ -19,11 +19,6 @@ pub const DEFAULT_CATALOG: &str = "datafusion";
 
 pub fn profile_history_path(entity: &str) -> String {
     format!("{entity}/profile_history")
-}
-
-/// The `snapshot_at` literal for a snapshot time.
-pub fn snapshot_literal(at: chrono::DateTime<chrono::Utc>) -> ScalarValue {
-    ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into()))
 }
 
 /// The `snapshot_at` of a snapshot as a SQL literal (a timestamp without zone compares as UTC).

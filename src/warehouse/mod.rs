@@ -13,7 +13,7 @@ mod types;
 
 use preplanned::PreplannedTable;
 
-pub use types::{delta_compatible, delta_compatible_schema, snapshot_type};
+pub use types::{delta_compatible, delta_compatible_schema, snapshot_literal, snapshot_type};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

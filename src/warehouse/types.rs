@@ -11,6 +11,14 @@ pub fn snapshot_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
+/// A snapshot time as a value of [`snapshot_type`].
+pub fn snapshot_literal(at: chrono::DateTime<chrono::Utc>) -> datafusion::common::ScalarValue {
+    datafusion::common::ScalarValue::TimestampMicrosecond(
+        Some(at.timestamp_micros()),
+        Some("UTC".into()),
+    )
+}
+
 /// The Delta-storable type closest to `t`.
 pub fn delta_compatible(t: &DataType) -> DataType {
     use DataType::*;
