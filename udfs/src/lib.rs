@@ -1,11 +1,13 @@
 //! Every SQL function TagFusion ships.
 //!
-//! There is one list, [`all_scalar_functions`], and one way in, [`register_all`]: the CLI, the
+//! There is one list per kind of function ([`all_scalar_functions`], [`all_aggregate_functions`],
+//! [`all_window_functions`]) and one way in, [`register_all`]: the CLI, the
 //! Flight SQL server and Ballista executors all call it, so a function that works in one front
 //! end works in every other. Functions that depend on the snapshot being computed read it from
 //! the session configuration ([`TagFusionConfig`], `SET tagfusion.as_of = '…'`), never from a
 //! global, so concurrent refreshes with different as-of times cannot see each other's value.
 
+pub mod aggregates;
 mod args;
 pub mod config;
 pub mod geo;
@@ -16,7 +18,7 @@ pub mod time;
 use std::sync::Arc;
 
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionConfig;
 
 pub use config::TagFusionConfig;
@@ -41,11 +43,48 @@ pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
     .collect()
 }
 
+/// Every aggregate function of TagFusion.
+pub fn all_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    aggregates::aggregate_functions()
+        .into_iter()
+        .map(Arc::new)
+        .collect()
+}
+
+/// Every window function of TagFusion (population models: `… OVER ()`).
+pub fn all_window_functions() -> Vec<Arc<WindowUDF>> {
+    vec![
+        Arc::new(WindowUDF::from(layering::QuantileBin::quantile_bin())),
+        Arc::new(WindowUDF::from(layering::QuantileBin::rfm_score())),
+        Arc::new(WindowUDF::from(layering::KMeans::new())),
+    ]
+}
+
+/// Name and documentation of every function, scalar, aggregate and window.
+pub fn all_function_docs() -> Vec<(String, Option<datafusion::logical_expr::Documentation>)> {
+    let scalar = all_scalar_functions()
+        .into_iter()
+        .map(|f| (f.name().to_string(), f.documentation().cloned()));
+    let aggregate = all_aggregate_functions()
+        .into_iter()
+        .map(|f| (f.name().to_string(), f.documentation().cloned()));
+    let window = all_window_functions()
+        .into_iter()
+        .map(|f| (f.name().to_string(), f.documentation().cloned()));
+    scalar.chain(aggregate).chain(window).collect()
+}
+
 /// Registers every TagFusion function with a DataFusion function registry (a `SessionContext`,
 /// a `SessionState` or a Ballista executor's registry).
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<()> {
     for udf in all_scalar_functions() {
         registry.register_udf(udf)?;
+    }
+    for udaf in all_aggregate_functions() {
+        registry.register_udaf(udaf)?;
+    }
+    for udwf in all_window_functions() {
+        registry.register_udwf(udwf)?;
     }
     Ok(())
 }
@@ -63,16 +102,11 @@ mod docs_tests {
         let doc =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/functions.md"))
                 .expect("docs/functions.md");
-        for f in super::all_scalar_functions() {
+        for (name, documentation) in super::all_function_docs() {
+            assert!(documentation.is_some(), "{name} has no documentation");
             assert!(
-                f.documentation().is_some(),
-                "{} has no documentation",
-                f.name()
-            );
-            assert!(
-                doc.contains(&format!("`{}(", f.name())),
-                "docs/functions.md lacks {}",
-                f.name()
+                doc.contains(&format!("`{name}(")),
+                "docs/functions.md lacks {name}"
             );
         }
     }

@@ -3,7 +3,10 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::bins::range_label;
-use super::{LifecycleThresholds, ab_bucket, activity, rfm_class_name, stage};
+use super::{
+    LifecycleThresholds, ab_bucket, activity, kmeans, quantile_bins, rfm_class_name, stage,
+    standardise,
+};
 use crate::{register_all, with_config};
 
 fn context() -> SessionContext {
@@ -155,4 +158,148 @@ async fn activity_and_churn_in_sql() {
     assert_eq!(warn, vec![Some(true), Some(false), None]);
     let lenient: Vec<Option<bool>> = b[0].column(2).as_boolean().iter().collect();
     assert_eq!(lenient, vec![Some(false), Some(false), None]);
+}
+
+#[test]
+fn quantile_bins_keep_ties_together() {
+    // 5 non-NULL values into 4 bins: bin = 1 + floor(4 × values below / 5).
+    let values = [
+        Some(10.0),
+        Some(20.0),
+        Some(20.0),
+        Some(30.0),
+        None,
+        Some(40.0),
+    ];
+    assert_eq!(
+        quantile_bins(&values, 4),
+        vec![Some(1), Some(1), Some(1), Some(3), None, Some(4)]
+    );
+    assert_eq!(quantile_bins(&[], 5), Vec::<Option<i64>>::new());
+}
+
+#[tokio::test]
+async fn quantile_bin_and_rfm_score_in_sql() {
+    let ctx = context();
+    let b = ctx
+        .sql(
+            "SELECT x, quantile_bin(x, 4) OVER () AS q, rfm_score(x) OVER () AS m, \
+                    rfm_score(x, false) OVER () AS r \
+             FROM (VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (NULL)) AS t(x) \
+             ORDER BY x NULLS LAST",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let col = |i: usize| -> Vec<Option<i64>> {
+        b.iter()
+            .flat_map(|b| {
+                b.column(i)
+                    .as_primitive::<Int64Type>()
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let some =
+        |v: &[i64]| -> Vec<Option<i64>> { v.iter().copied().map(Some).chain([None]).collect() };
+    // 10 values: quartile bin = 1 + floor(4 × (x-1) / 10); quintile = 1 + floor((x-1) / 2).
+    assert_eq!(col(1), some(&[1, 1, 1, 2, 2, 3, 3, 3, 4, 4]));
+    assert_eq!(col(2), some(&[1, 1, 2, 2, 3, 3, 4, 4, 5, 5]));
+    assert_eq!(col(3), some(&[5, 5, 4, 4, 3, 3, 2, 2, 1, 1]));
+
+    for (sql, needle) in [
+        (
+            "SELECT quantile_bin(x, 0) OVER () FROM (VALUES (1)) t(x)",
+            "positive integer",
+        ),
+        ("SELECT quantile_bin('a', 2) OVER ()", "must be a number"),
+        (
+            "SELECT rfm_score(x, 'yes') OVER () FROM (VALUES (1)) t(x)",
+            "true or false",
+        ),
+    ] {
+        let err = match ctx.sql(sql).await {
+            Ok(df) => df.collect().await.err().map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        let err = err.unwrap_or_else(|| panic!("{sql} should fail"));
+        assert!(err.contains(needle), "{sql}: {err}");
+    }
+}
+
+/// Three blobs with the same offsets around (0, 0), (10, 0) and (0, 10).
+fn blobs() -> Vec<(f64, f64)> {
+    let offsets = [
+        (0.0, 0.0),
+        (1.0, 0.0),
+        (-1.0, 0.0),
+        (0.0, 1.0),
+        (0.0, -1.0),
+        (0.5, 0.5),
+    ];
+    let mut points = Vec::new();
+    for (cx, cy) in [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)] {
+        points.extend(offsets.iter().map(|(dx, dy)| (cx + dx, cy + dy)));
+    }
+    points
+}
+
+#[test]
+fn kmeans_finds_separated_blobs_and_numbers_them_by_centre() {
+    let points = blobs();
+    let mut columns = vec![
+        points.iter().map(|p| p.0).collect::<Vec<_>>(),
+        points.iter().map(|p| p.1).collect::<Vec<_>>(),
+    ];
+    standardise(&mut columns);
+    let mean: f64 = columns[0].iter().sum::<f64>() / columns[0].len() as f64;
+    assert!(mean.abs() < 1e-12);
+    let data: Vec<f64> = (0..points.len())
+        .flat_map(|i| [columns[0][i], columns[1][i]])
+        .collect();
+    let ids = kmeans(&data, 2, 3);
+    // Centres ordered by x, then y: (0, 0) → 1, (0, 10) → 2, (10, 0) → 3.
+    let expected: Vec<i64> = [1, 3, 2].iter().flat_map(|&c| [c; 6]).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(kmeans(&data, 2, 3), ids, "deterministic");
+    // More clusters than points: every point its own cluster at most.
+    assert_eq!(kmeans(&[0.0, 1.0], 1, 5), vec![1, 2]);
+    assert!(kmeans(&[], 1, 3).is_empty());
+}
+
+#[tokio::test]
+async fn kmeans_in_sql_skips_rows_with_null_features() {
+    let ctx = context();
+    let mut rows: Vec<String> = blobs()
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| format!("({i}, {x:.1}, {y:.1})"))
+        .collect();
+    rows.push("(99, NULL, 3.0)".into());
+    let sql = format!(
+        "SELECT id, kmeans(3, x, y) OVER () FROM (VALUES {}) AS t(id, x, y) ORDER BY id",
+        rows.join(", ")
+    );
+    let b = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    let ids: Vec<Option<i64>> = b
+        .iter()
+        .flat_map(|b| {
+            b.column(1)
+                .as_primitive::<Int64Type>()
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut expected: Vec<Option<i64>> = [1, 3, 2].iter().flat_map(|&c| [Some(c); 6]).collect();
+    expected.push(None);
+    assert_eq!(ids, expected);
+    let err = ctx
+        .sql("SELECT kmeans(2, 'a') OVER ()")
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.is_some_and(|e| e.contains("must be a number")));
 }

@@ -1,0 +1,336 @@
+//! `kmeans(k, feature1, feature2, …) OVER ()`: the k-means cluster of every row over
+//! standardised features, as a model tag. Deterministic: k-means++ seeding (greedy, as
+//! scikit-learn does it) from a fixed seed, a few restarts keeping the lowest inertia, and
+//! clusters numbered 1..k in order of their centres, so the same data always gives the same ids.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
+use datafusion::logical_expr::window_doc_sections::DOC_SECTION_ANALYTICAL;
+use datafusion::logical_expr::{
+    Documentation, PartitionEvaluator, Signature, Volatility, WindowUDFImpl,
+};
+
+use super::quantile::constant;
+
+/// The fixed seed of every k-means run.
+pub const SEED: u64 = 0x7A6_F0510;
+const RESTARTS: u64 = 3;
+const MAX_ITERATIONS: usize = 300;
+
+/// SplitMix64: a small, well-known deterministic generator (no dependency, same on every
+/// platform).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Row-major points: `dims` values per point.
+struct Points<'a> {
+    data: &'a [f64],
+    dims: usize,
+}
+
+impl Points<'_> {
+    fn len(&self) -> usize {
+        self.data.len() / self.dims
+    }
+    fn point(&self, i: usize) -> &[f64] {
+        &self.data[i * self.dims..(i + 1) * self.dims]
+    }
+}
+
+fn distance2(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Index of the point whose cumulative weight first exceeds `target`.
+fn pick(weights: &[f64], target: f64) -> usize {
+    let mut acc = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        acc += w;
+        if acc > target {
+            return i;
+        }
+    }
+    weights.len() - 1
+}
+
+/// Greedy k-means++ seeding: each new centre is the best of `2 + ln k` candidates drawn with
+/// probability proportional to the squared distance to the nearest centre so far.
+fn seed_centres(points: &Points, k: usize, rng: &mut SplitMix64) -> Vec<f64> {
+    let n = points.len();
+    let trials = 2 + (k as f64).ln() as usize;
+    let first = (rng.next() % n as u64) as usize;
+    let mut centres = points.point(first).to_vec();
+    let mut closest: Vec<f64> = (0..n)
+        .map(|i| distance2(points.point(i), points.point(first)))
+        .collect();
+    for _ in 1..k {
+        let total: f64 = closest.iter().sum();
+        let mut best: Option<(f64, usize, Vec<f64>)> = None;
+        for _ in 0..trials {
+            let candidate = if total > 0.0 {
+                pick(&closest, rng.unit() * total)
+            } else {
+                (rng.next() % n as u64) as usize
+            };
+            let c = points.point(candidate);
+            let updated: Vec<f64> = (0..n)
+                .map(|i| closest[i].min(distance2(points.point(i), c)))
+                .collect();
+            let potential: f64 = updated.iter().sum();
+            if best.as_ref().is_none_or(|b| potential < b.0) {
+                best = Some((potential, candidate, updated));
+            }
+        }
+        if let Some((_, candidate, updated)) = best {
+            centres.extend_from_slice(points.point(candidate));
+            closest = updated;
+        }
+    }
+    centres
+}
+
+/// Lloyd's iterations from `centres` until no point changes cluster. Returns (inertia,
+/// assignment, centres).
+fn lloyd(points: &Points, mut centres: Vec<f64>, k: usize) -> (f64, Vec<usize>, Vec<f64>) {
+    let (n, dims) = (points.len(), points.dims);
+    let mut assignment = vec![usize::MAX; n];
+    for _ in 0..MAX_ITERATIONS {
+        let mut changed = false;
+        for (i, slot) in assignment.iter_mut().enumerate() {
+            let p = points.point(i);
+            let mut nearest = 0;
+            let mut nearest_d = f64::INFINITY;
+            for c in 0..k {
+                let d = distance2(p, &centres[c * dims..(c + 1) * dims]);
+                if d < nearest_d {
+                    (nearest, nearest_d) = (c, d);
+                }
+            }
+            if *slot != nearest {
+                *slot = nearest;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+        let mut sums = vec![0.0; k * dims];
+        let mut counts = vec![0usize; k];
+        for (i, &c) in assignment.iter().enumerate() {
+            counts[c] += 1;
+            for (d, v) in points.point(i).iter().enumerate() {
+                sums[c * dims + d] += v;
+            }
+        }
+        for c in 0..k {
+            // An emptied cluster keeps its centre.
+            if counts[c] > 0 {
+                for d in 0..dims {
+                    centres[c * dims + d] = sums[c * dims + d] / counts[c] as f64;
+                }
+            }
+        }
+    }
+    let inertia = assignment
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| distance2(points.point(i), &centres[c * dims..(c + 1) * dims]))
+        .sum();
+    (inertia, assignment, centres)
+}
+
+/// Clusters `data` (row-major, `dims` values per point, already standardised) into `k` groups;
+/// returns ids 1..=k, numbered in lexicographic order of the cluster centres.
+pub fn kmeans(data: &[f64], dims: usize, k: usize) -> Vec<i64> {
+    let points = Points { data, dims };
+    let n = points.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let k = k.min(n);
+    let mut best: Option<(f64, Vec<usize>, Vec<f64>)> = None;
+    for restart in 0..RESTARTS {
+        let mut rng = SplitMix64(SEED.wrapping_add(restart));
+        let centres = seed_centres(&points, k, &mut rng);
+        let run = lloyd(&points, centres, k);
+        if best.as_ref().is_none_or(|b| run.0 < b.0) {
+            best = Some(run);
+        }
+    }
+    let Some((_, assignment, centres)) = best else {
+        return Vec::new();
+    };
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| {
+        centres[a * dims..(a + 1) * dims]
+            .iter()
+            .zip(&centres[b * dims..(b + 1) * dims])
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut id = vec![0i64; k];
+    for (rank, &c) in order.iter().enumerate() {
+        id[c] = rank as i64 + 1;
+    }
+    assignment.into_iter().map(|c| id[c]).collect()
+}
+
+/// Each column scaled to mean 0 and (population) standard deviation 1; a constant column
+/// becomes all zeros.
+pub fn standardise(columns: &mut [Vec<f64>]) {
+    for column in columns {
+        let n = column.len() as f64;
+        let mean = column.iter().sum::<f64>() / n;
+        let std = (column.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+        for v in column.iter_mut() {
+            *v = if std > 0.0 { (*v - mean) / std } else { 0.0 };
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct KMeans {
+    signature: Signature,
+}
+
+impl KMeans {
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for KMeans {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug)]
+struct KMeansEvaluator;
+
+impl PartitionEvaluator for KMeansEvaluator {
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let k = match constant("kmeans", values, 0, "k")?.cast_to(&DataType::Int64)? {
+            ScalarValue::Int64(Some(k)) if k >= 1 => k as usize,
+            other => return exec_err!("kmeans(k, …): k must be a positive integer, got {other}"),
+        };
+        let features = values[1..]
+            .iter()
+            .map(|a| {
+                Ok(cast(a, &DataType::Float64)?
+                    .as_primitive::<Float64Type>()
+                    .clone())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Rows with a NULL (or NaN) feature get no cluster.
+        let complete: Vec<usize> = (0..num_rows)
+            .filter(|&i| {
+                features
+                    .iter()
+                    .all(|f| f.is_valid(i) && f.value(i).is_finite())
+            })
+            .collect();
+        let mut columns: Vec<Vec<f64>> = features
+            .iter()
+            .map(|f| complete.iter().map(|&i| f.value(i)).collect())
+            .collect();
+        standardise(&mut columns);
+        let dims = columns.len();
+        let mut data = Vec::with_capacity(complete.len() * dims);
+        for row in 0..complete.len() {
+            data.extend(columns.iter().map(|c| c[row]));
+        }
+        let ids = kmeans(&data, dims, k);
+        let mut out = vec![None; num_rows];
+        for (&row, id) in complete.iter().zip(ids) {
+            out[row] = Some(id);
+        }
+        Ok(Arc::new(Int64Array::from(out)))
+    }
+}
+
+impl WindowUDFImpl for KMeans {
+    fn name(&self) -> &str {
+        "kmeans"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn partition_evaluator(
+        &self,
+        _args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        Ok(Box::new(KMeansEvaluator))
+    }
+
+    fn field(&self, args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        let fields = args.input_fields();
+        if fields.len() < 2 {
+            return plan_err!("kmeans(k, feature1, …) needs k and at least one feature");
+        }
+        if !fields[0].data_type().is_integer() {
+            return plan_err!(
+                "kmeans: k must be an integer, got {}",
+                fields[0].data_type()
+            );
+        }
+        if let Some(f) = fields[1..]
+            .iter()
+            .find(|f| !f.data_type().is_numeric() && !f.data_type().is_null())
+        {
+            return plan_err!(
+                "kmeans: every feature must be a number; {} is {}",
+                f.name(),
+                f.data_type()
+            );
+        }
+        Ok(Arc::new(Field::new(args.name(), DataType::Int64, true)))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&KMEANS_DOC)
+    }
+}
+
+static KMEANS_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION_ANALYTICAL,
+        "k-means cluster id (1..k) of each row of the window's partition (OVER () for the whole \
+         population), over the features standardised to mean 0 and standard deviation 1. \
+         Deterministic: greedy k-means++ seeding from a fixed seed, 3 restarts keeping the lowest \
+         inertia, Lloyd iterations to convergence; clusters are numbered in order of their \
+         centres (cluster 1 has the lowest centre on the first feature). Rows with a NULL feature \
+         get NULL.",
+        "kmeans(k, feature1 [, feature2, …]) OVER ()",
+    )
+    .with_argument("k", "number of clusters (integer literal)")
+    .with_argument("feature1, …", "numeric features")
+    .with_sql_example(
+        "CREATE TAG customer.rfm_cluster KIND model AS\n  kmeans(4, recency_days, orders_365d, spend_365d) OVER ()",
+    )
+    .build()
+});
