@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
@@ -54,6 +54,7 @@ impl<'a> Args<'a> {
     typed!(ints, Int64Array, DataType::Int64);
     typed!(strings, StringArray, DataType::Utf8);
     typed!(booleans, BooleanArray, DataType::Boolean);
+    typed!(binaries, BinaryArray, DataType::Binary);
 
     /// The result: a scalar when every argument was one.
     pub fn finish(&self, array: ArrayRef) -> Result<ColumnarValue> {

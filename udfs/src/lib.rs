@@ -9,6 +9,7 @@
 
 pub mod aggregates;
 mod args;
+pub mod bitmap;
 pub mod config;
 pub mod geo;
 pub mod layering;
@@ -40,6 +41,7 @@ pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
     ]
     .into_iter()
     .chain(privacy::mask_functions().into_iter().map(Arc::new))
+    .chain(bitmap::bitmap_functions().into_iter().map(Arc::new))
     .collect()
 }
 
@@ -47,6 +49,10 @@ pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
 pub fn all_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     aggregates::aggregate_functions()
         .into_iter()
+        .chain([
+            AggregateUDF::from(bitmap::BitmapAgg::new()),
+            AggregateUDF::from(bitmap::BitmapUnion::new()),
+        ])
         .map(Arc::new)
         .collect()
 }

@@ -4,7 +4,7 @@
 
 mod frequency;
 mod funnel;
-mod groups;
+pub(crate) mod groups;
 mod values;
 
 pub use frequency::{FrequencyUdaf, Output};
