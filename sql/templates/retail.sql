@@ -80,20 +80,12 @@ CREATE OR REPLACE TAG customer.recency_days CATEGORY '行为/购买' DESCRIPTION
 
 -- 行为/偏好 · preferences ----------------------------------------------------------------------
 CREATE OR REPLACE TAG customer.favorite_category CATEGORY '行为/偏好' DESCRIPTION '近一年最常购买品类' OWNER 'growth-team'
-  AS (SELECT customer_id, category FROM (
-        SELECT customer_id, category,
-               row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, category) AS rn
-        FROM orders WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of()
-        GROUP BY customer_id, category) AS ranked
-      WHERE rn = 1);
+  AS (SELECT customer_id, most_frequent(category) FROM orders
+      WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of() GROUP BY customer_id);
 
 CREATE OR REPLACE TAG customer.top_categories_365d CATEGORY '行为/偏好' DESCRIPTION '近一年购买最多的3个品类 (列表)' OWNER 'growth-team'
-  AS (SELECT customer_id, array_agg(category ORDER BY n DESC, category) FROM (
-        SELECT customer_id, category, count(*) AS n,
-               row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, category) AS rn
-        FROM orders WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of()
-        GROUP BY customer_id, category) AS ranked
-      WHERE rn <= 3 GROUP BY customer_id);
+  AS (SELECT customer_id, top_n(category, 3) FROM orders
+      WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of() GROUP BY customer_id);
 
 CREATE OR REPLACE TAG customer.distinct_categories_365d CATEGORY '行为/偏好' DESCRIPTION '近一年购买品类数' OWNER 'growth-team'
   DEFAULT 0
@@ -101,22 +93,42 @@ CREATE OR REPLACE TAG customer.distinct_categories_365d CATEGORY '行为/偏好'
       WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of() GROUP BY customer_id);
 
 CREATE OR REPLACE TAG customer.preferred_channel CATEGORY '行为/偏好' DESCRIPTION '近一年最常用下单渠道' OWNER 'growth-team'
-  AS (SELECT customer_id, channel FROM (
-        SELECT customer_id, channel,
-               row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, channel) AS rn
-        FROM orders WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of()
-        GROUP BY customer_id, channel) AS ranked
-      WHERE rn = 1);
+  AS (SELECT customer_id, most_frequent(channel) FROM orders
+      WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of() GROUP BY customer_id);
+
+CREATE OR REPLACE TAG customer.preferred_daypart CATEGORY '行为/偏好' DESCRIPTION '近一年最常下单时段: 凌晨 0-6, 上午 6-11, 中午 11-14, 下午 14-18, 晚上 18-24 点' OWNER 'growth-team'
+  AS (SELECT customer_id, most_frequent(CASE WHEN date_part('hour', ts) < 6 THEN '凌晨'
+                                             WHEN date_part('hour', ts) < 11 THEN '上午'
+                                             WHEN date_part('hour', ts) < 14 THEN '中午'
+                                             WHEN date_part('hour', ts) < 18 THEN '下午' ELSE '晚上' END)
+      FROM orders WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of() GROUP BY customer_id);
 
 CREATE OR REPLACE TAG customer.coupon_order_share CATEGORY '行为/偏好' DESCRIPTION '近一年用券订单占比 (促销敏感度)' OWNER 'growth-team'
   AS (SELECT customer_id, round(avg(CASE WHEN discount > 0 THEN 1.0 ELSE 0.0 END), 3) FROM orders
       WHERE ts > as_of() - INTERVAL '365 days' AND ts <= as_of() GROUP BY customer_id);
+
+CREATE OR REPLACE TAG customer.promo_sensitivity CATEGORY '行为/偏好' DESCRIPTION '促销敏感度: 用券订单占比≥60%高, ≥30%中, 其余低 (无订单为空)' OWNER 'growth-team'
+  AS CASE WHEN coupon_order_share >= 0.6 THEN '高' WHEN coupon_order_share >= 0.3 THEN '中'
+          WHEN coupon_order_share IS NOT NULL THEN '低' END;
 
 -- 行为/APP · app activity ----------------------------------------------------------------------
 CREATE OR REPLACE TAG customer.app_active_days_30d CATEGORY '行为/APP' DESCRIPTION '近30天APP活跃天数' OWNER 'app-team'
   DEFAULT 0
   AS (SELECT customer_id, count(DISTINCT CAST(ts AS DATE)) FROM app_events
       WHERE ts > as_of() - INTERVAL '30 days' AND ts <= as_of() GROUP BY customer_id);
+
+CREATE OR REPLACE TAG customer.app_first_seen_at CATEGORY '行为/APP' DESCRIPTION '首次使用APP时间' OWNER 'app-team'
+  AS (SELECT customer_id, min(ts) FROM app_events WHERE ts <= as_of() GROUP BY customer_id);
+
+CREATE OR REPLACE TAG customer.app_shares_90d CATEGORY '行为/APP' DESCRIPTION '近90天APP分享次数' OWNER 'app-team'
+  DEFAULT 0
+  AS (SELECT customer_id, count(*) FROM app_events
+      WHERE event = 'share' AND ts > as_of() - INTERVAL '90 days' AND ts <= as_of() GROUP BY customer_id);
+
+CREATE OR REPLACE TAG customer.app_cart_funnel_30d CATEGORY '行为/APP' DESCRIPTION '近30天APP加购漏斗: 搜索→浏览→加购, 24小时内走到第几步 (0-3)' OWNER 'app-team'
+  DEFAULT 0
+  AS (SELECT customer_id, window_funnel(86400, ts, event = 'search', event = 'view', event = 'add_cart')
+      FROM app_events WHERE ts > as_of() - INTERVAL '30 days' AND ts <= as_of() GROUP BY customer_id);
 
 CREATE OR REPLACE TAG customer.app_activity_level CATEGORY '行为/APP' DESCRIPTION 'APP活跃度: 近30天活跃≥15天高, ≥5天中, >0低, 0沉默' OWNER 'app-team'
   AS activity_level(app_active_days_30d, 15, 5);
@@ -138,6 +150,13 @@ CREATE OR REPLACE TAG customer.inactive_30d CATEGORY '生命周期/活跃' DESCR
 CREATE OR REPLACE TAG customer.lifecycle_stage CATEGORY '生命周期/阶段' DESCRIPTION '生命周期阶段 (潜在/引入/成长/成熟/休眠/流失): 首单≤30天引入, 末单>180天流失, >90天休眠, 半年≥6单成熟' OWNER 'growth-team'
   AS lifecycle_stage(first_order_at, last_order_at, orders_180d, 30, 90, 180, 6);
 
+CREATE OR REPLACE TAG customer.aarrr_stage CATEGORY '生命周期/AARRR' DESCRIPTION 'AARRR 最高阶段: 有购买且近90天分享=传播, 近一年≥2单=变现, 近30天下单或APP活跃=留存, 曾下单或用过APP=激活, 其余=获客' OWNER 'growth-team'
+  AS CASE WHEN first_order_at IS NOT NULL AND app_shares_90d > 0 THEN '传播 Referral'
+          WHEN orders_365d >= 2 THEN '变现 Revenue'
+          WHEN orders_30d > 0 OR app_active_days_30d > 0 THEN '留存 Retention'
+          WHEN first_order_at IS NOT NULL OR app_first_seen_at IS NOT NULL THEN '激活 Activation'
+          ELSE '获客 Acquisition' END;
+
 -- 模型 · computed over the whole population ------------------------------------------------------
 CREATE OR REPLACE TAG customer.rfm_code KIND model CATEGORY '价值/RFM' DESCRIPTION 'R/F/M 高低 (对比总体均值), 如 HHL' OWNER 'data-science'
   AS CASE WHEN recency_days IS NULL THEN NULL ELSE concat(
@@ -148,8 +167,20 @@ CREATE OR REPLACE TAG customer.rfm_code KIND model CATEGORY '价值/RFM' DESCRIP
 CREATE OR REPLACE TAG customer.rfm_class CATEGORY '价值/RFM' DESCRIPTION 'RFM 八类客户 (R/F/M 对比总体均值)' OWNER 'data-science'
   AS rfm_class(substr(rfm_code, 1, 1) = 'H', substr(rfm_code, 2, 1) = 'H', substr(rfm_code, 3, 1) = 'H');
 
-CREATE OR REPLACE TAG customer.spend_decile KIND model CATEGORY '价值/RFM' DESCRIPTION '年消费十分位 (1=最低, 10=最高)' OWNER 'data-science'
-  AS ntile(10) OVER (ORDER BY spend_365d, customer_id);
+CREATE OR REPLACE TAG customer.r_score KIND model CATEGORY '价值/RFM' DESCRIPTION 'R 评分 1-5 (距最近下单天数五分位, 越近越高; 无订单为空)' OWNER 'data-science'
+  AS rfm_score(recency_days, false) OVER ();
+
+CREATE OR REPLACE TAG customer.f_score KIND model CATEGORY '价值/RFM' DESCRIPTION 'F 评分 1-5 (近一年订单数五分位)' OWNER 'data-science'
+  AS rfm_score(orders_365d) OVER ();
+
+CREATE OR REPLACE TAG customer.m_score KIND model CATEGORY '价值/RFM' DESCRIPTION 'M 评分 1-5 (近一年消费金额五分位)' OWNER 'data-science'
+  AS rfm_score(spend_365d) OVER ();
+
+CREATE OR REPLACE TAG customer.spend_decile KIND model CATEGORY '价值/RFM' DESCRIPTION '年消费十分位 (1=最低, 10=最高; 同额同档)' OWNER 'data-science'
+  AS quantile_bin(spend_365d, 10) OVER ();
+
+CREATE OR REPLACE TAG customer.value_cluster KIND model CATEGORY '价值/聚类' DESCRIPTION 'k-means 4类 (R, F, M 标准化; 固定种子, 可复现; 无订单为空)' OWNER 'data-science'
+  AS kmeans(4, recency_days, orders_365d, spend_365d) OVER ();
 
 -- 客群 · segments: views over the latest profile ---------------------------------------------------
 CREATE OR REPLACE SEGMENT customer.inactive_retail DESCRIPTION '30天未活跃的零售客户 (有过购买)'

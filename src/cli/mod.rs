@@ -81,11 +81,14 @@ pub enum Command {
     /// Write a self-contained HTML report
     #[command(subcommand)]
     Report(ReportCommand),
-    /// Generate the retail demo data, run the retail tag template and show the results
+    /// Generate demo data, run the industry's tag template and show the results
     Demo {
-        /// Number of customers to generate
+        /// Number of customers (clients) to generate
         #[arg(long, default_value_t = 100_000)]
         customers: usize,
+        /// Which industry's data and template
+        #[arg(long, value_enum, default_value_t = crate::demo::Industry::Retail)]
+        industry: crate::demo::Industry,
     },
 }
 
@@ -152,7 +155,10 @@ pub async fn main() -> i32 {
         })) => report_segment(&cli.global, segment, by, output)
             .await
             .map_err(|e| (e, None)),
-        Some(Command::Demo { customers }) => crate::demo::run(&cli.global, *customers)
+        Some(Command::Demo {
+            customers,
+            industry,
+        }) => crate::demo::run(&cli.global, *industry, *customers)
             .await
             .map_err(|e| (e, None)),
         None => {

@@ -1,7 +1,11 @@
-//! `tagfusion demo`: generate the retail data set into the warehouse, apply the retail template,
-//! refresh the customer profile and show what came out.
+//! `tagfusion demo [--industry retail|finance]`: generate an industry's data set into the
+//! warehouse, apply its tag template, refresh the profile and show what came out.
+//!
+//! - retail (default): customers, stores, orders, app events → `sql/templates/retail.sql`
+//! - finance: clients, holdings, transactions, referrals → `sql/templates/finance.sql`
 
-pub mod data;
+pub mod finance;
+pub mod retail;
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -15,48 +19,115 @@ use crate::parser::quote_str;
 
 /// The retail tag template shipped with the binary (`sql/templates/retail.sql`).
 pub const RETAIL_TEMPLATE: &str = include_str!("../../sql/templates/retail.sql");
+/// The finance tag template shipped with the binary (`sql/templates/finance.sql`).
+pub const FINANCE_TEMPLATE: &str = include_str!("../../sql/templates/finance.sql");
 
 /// Seed of the demo data: the same for every run, so every run shows the same customers.
 pub const SEED: u64 = 20261123;
 
-/// Generates the demo data under `dir`, registers its tables, applies the retail template and
-/// refreshes the customer profile as of the data's end. Returns what was generated and the
-/// refresh summary. `tick` follows the generation (customers done).
+/// The industry of a demo: its data, template and entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Industry {
+    /// Retail: customers, stores, orders and app events (零售)
+    #[default]
+    Retail,
+    /// Retail banking and wealth management: clients, holdings, transactions, referrals (金融)
+    Finance,
+}
+
+impl Industry {
+    /// The template's path in the repository and its text.
+    pub fn template(self) -> (&'static str, &'static str) {
+        match self {
+            Industry::Retail => ("sql/templates/retail.sql", RETAIL_TEMPLATE),
+            Industry::Finance => ("sql/templates/finance.sql", FINANCE_TEMPLATE),
+        }
+    }
+
+    /// The entity the template profiles.
+    pub fn entity(self) -> &'static str {
+        match self {
+            Industry::Retail => "customer",
+            Industry::Finance => "client",
+        }
+    }
+
+    /// What the demo shows: a segment profiled by two tags, and the columns of example profiles.
+    fn showcase(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Industry::Retail => (
+                "high_value",
+                "'age_band', 'city_tier'",
+                "customer_id, gender, age_band, city, member_level, orders_180d, spend_365d, \
+                 favorite_category, preferred_daypart, lifecycle_stage, aarrr_stage, rfm_class, important_customer",
+            ),
+            Industry::Finance => (
+                "important_clients",
+                "'aum_tier', 'age_band'",
+                "client_id, gender, age_band, city, risk_preference, aum, aum_tier, trades_6m, referrals, \
+                 main_channel, lifecycle_stage, rfm_class, important_customer",
+            ),
+        }
+    }
+}
+
+/// Generates the demo data of `industry` under `dir`, registers its tables, applies its template
+/// and refreshes the profile as of the data's end. Returns the rows generated per table and the
+/// refresh summary. `tick` follows the generation (units of [`progress_units`]).
 pub async fn prepare(
     engine: &Engine,
+    industry: Industry,
     dir: &std::path::Path,
     customers: usize,
     tick: impl FnMut(usize),
-) -> Result<(data::Generated, Vec<Output>)> {
-    let generated = data::generate(dir, customers, SEED, tick)?;
-    let mut setup = String::new();
-    for table in ["customers", "stores", "orders", "app_events"] {
-        let location = dir.join(table);
-        setup.push_str(&format!(
-            "CREATE OR REPLACE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION {};\n",
-            quote_str(&format!("{}/", location.display()))
-        ));
-    }
-    engine.run_script(&setup).await?;
-    for statement in engine.parse(RETAIL_TEMPLATE)? {
-        engine.execute(&statement).await.map_err(|e| {
-            Error::invalid(format!(
-                "sql/templates/retail.sql:{}: {}",
-                statement.location,
-                e.root()
-            ))
-        })?;
+) -> Result<(Vec<(&'static str, usize)>, Vec<Output>)> {
+    let generated = match industry {
+        Industry::Retail => {
+            let g = retail::generate(dir, customers, SEED, tick)?;
+            let mut setup = String::new();
+            for table in retail::TABLES {
+                let location = dir.join(table);
+                setup.push_str(&format!(
+                    "CREATE OR REPLACE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION {};\n",
+                    quote_str(&format!("{}/", location.display()))
+                ));
+            }
+            engine.run_script(&setup).await?;
+            vec![
+                ("customers", g.customers),
+                ("stores", g.stores),
+                ("orders", g.orders),
+                ("app_events", g.events),
+            ]
+        }
+        Industry::Finance => finance::generate(engine, dir, customers, tick).await?,
+    };
+    let (path, template) = industry.template();
+    for statement in engine.parse(template)? {
+        engine
+            .execute(&statement)
+            .await
+            .map_err(|e| Error::invalid(format!("{path}:{}: {}", statement.location, e.root())))?;
     }
     let refresh = engine
         .run_script(&format!(
-            "REFRESH ENTITY customer AS OF TIMESTAMP {}",
-            quote_str(data::DATA_END)
+            "REFRESH ENTITY {} AS OF TIMESTAMP {}",
+            industry.entity(),
+            quote_str(retail::DATA_END)
         ))
         .await?;
     Ok((generated, refresh))
 }
 
-pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
+/// How many units [`prepare`]'s `tick` counts to.
+pub fn progress_units(industry: Industry, customers: usize) -> usize {
+    match industry {
+        Industry::Retail => customers,
+        Industry::Finance => finance::TABLES.len(),
+    }
+}
+
+pub async fn run(global: &GlobalOptions, industry: Industry, customers: usize) -> Result<()> {
     if customers == 0 {
         return Err(Error::invalid("--customers must be at least 1"));
     }
@@ -67,18 +138,20 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
         .local_path("demo")
         .ok_or_else(|| Error::invalid("the demo needs a local warehouse directory"))?;
     let terminal = std::io::stderr().is_terminal();
+    let entity = industry.entity();
 
+    let units = progress_units(industry, customers);
     let bar = if terminal {
-        ProgressBar::new(customers as u64)
+        ProgressBar::new(units as u64)
     } else {
         ProgressBar::hidden()
     };
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} generating demo data [{bar:30}] {pos}/{len} customers ({elapsed})",
+        "{spinner} generating demo data [{bar:30}] {pos}/{len} ({elapsed})",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
-    let (generated, refresh) = prepare(&engine, &dir, customers, |done| {
+    let (generated, refresh) = prepare(&engine, industry, &dir, customers, |done| {
         bar.set_position(done as u64)
     })
     .await?;
@@ -92,20 +165,17 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
             let _ = writeln!(out, "\n{text}");
         }
     };
+    let tables: Vec<String> = generated
+        .iter()
+        .map(|(table, rows)| format!("{rows} {table}"))
+        .collect();
     say(
         &mut out,
-        &format!(
-            "Generated {} customers, {} stores, {} orders and {} app events in {}",
-            generated.customers,
-            generated.stores,
-            generated.orders,
-            generated.events,
-            dir.display()
-        ),
+        &format!("Generated {} in {}", tables.join(", "), dir.display()),
     );
     say(
         &mut out,
-        "Refreshed the customer profile (snapshot as of the end of the data):",
+        &format!("Refreshed the {entity} profile (snapshot as of the end of the data):"),
     );
     for output in refresh {
         print_output(output, format, &mut out).await?;
@@ -115,11 +185,12 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
         "Tags by kind and category (SELECT … FROM tagfusion.tags):",
     );
     let summary = engine
-        .run_script(
+        .run_script(&format!(
             "SELECT kind, split_part(category, '/', 1) AS category, count(*) AS tags, \
                     array_to_string(array_slice(array_agg(name ORDER BY position), 1, 4), ', ') AS examples \
-             FROM tagfusion.tags WHERE entity = 'customer' GROUP BY 1, 2 ORDER BY 1, 2",
-        )
+             FROM tagfusion.tags WHERE entity = {} GROUP BY 1, 2 ORDER BY 1, 2",
+            quote_str(entity)
+        ))
         .await?;
     for output in summary {
         print_output(output, format, &mut out).await?;
@@ -127,11 +198,11 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
     let segments: Vec<String> = engine
         .catalog()
         .await
-        .segments_of("customer")
+        .segments_of(entity)
         .iter()
         .map(|s| {
             format!(
-                "SELECT {} AS n, {} AS segment, {} AS description, count(*) AS customers FROM customer.{}",
+                "SELECT {} AS n, {} AS segment, {} AS description, count(*) AS members FROM {entity}.{}",
                 s.position,
                 quote_str(&s.name),
                 quote_str(s.description.as_deref().unwrap_or("")),
@@ -142,37 +213,41 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
     if !segments.is_empty() {
         say(
             &mut out,
-            "Segments (SELECT count(*) FROM customer.<segment>):",
+            &format!("Segments (SELECT count(*) FROM {entity}.<segment>):"),
         );
         let sql = format!(
-            "SELECT segment, description, customers FROM ({}) ORDER BY n",
+            "SELECT segment, description, members FROM ({}) ORDER BY n",
             segments.join(" UNION ALL ")
         );
         for output in engine.run_script(&sql).await? {
             print_output(output, format, &mut out).await?;
         }
     }
+    let (segment, by, columns) = industry.showcase();
     if engine
         .catalog()
         .await
         .find_segment(&crate::parser::QualifiedName {
-            entity: "customer".into(),
-            name: "high_value".into(),
+            entity: entity.into(),
+            name: segment.into(),
         })
         .is_some()
     {
         say(
             &mut out,
-            "Segment profile (群体画像) of high_value against all customers, TGI = segment share / population share x 100 \
-             (PROFILE SEGMENT customer.high_value BY age_band, city_tier):",
+            &format!(
+                "Segment profile (群体画像) of {segment} against all {entity}s, TGI = segment share / population share x 100 \
+                 (PROFILE SEGMENT {entity}.{segment} BY {}):",
+                by.replace('\'', "")
+            ),
         );
         let profile = engine
-            .run_script(
+            .run_script(&format!(
                 "SELECT tag, value, segment_count, round(segment_share, 3) AS segment_share, \
                         population_count, round(population_share, 3) AS population_share, \
                         round(tgi, 1) AS tgi \
-                 FROM segment_profile('customer.high_value', 'age_band', 'city_tier')",
-            )
+                 FROM segment_profile('{entity}.{segment}', {by})"
+            ))
             .await?;
         for output in profile {
             print_output(output, format, &mut out).await?;
@@ -180,14 +255,12 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
     }
     say(
         &mut out,
-        "Example profiles (SELECT … FROM customer.profile):",
+        &format!("Example profiles (SELECT … FROM {entity}.profile):"),
     );
     let profiles = engine
-        .run_script(
-            "SELECT customer_id, gender, age_band, city, member_level, orders_180d, spend_365d, \
-                    favorite_category, lifecycle_stage, rfm_class, important_customer \
-             FROM customer.profile ORDER BY customer_id LIMIT 5",
-        )
+        .run_script(&format!(
+            "SELECT {columns} FROM {entity}.profile ORDER BY 1 LIMIT 5"
+        ))
         .await?;
     for output in profiles {
         print_output(output, format, &mut out).await?;
@@ -195,8 +268,8 @@ pub async fn run(global: &GlobalOptions, customers: usize) -> Result<()> {
     say(
         &mut out,
         &format!(
-            "Done in {:.1}s. Try: tagfusion run -c \"SHOW TAGS FOR customer\" or \
-             -c \"DESCRIBE TAG customer.rfm_class\" (warehouse: {})",
+            "Done in {:.1}s. Try: tagfusion run -c \"SHOW TAGS FOR {entity}\" or \
+             -c \"DESCRIBE TAG {entity}.rfm_class\" (warehouse: {})",
             clock.elapsed().as_secs_f64(),
             global.warehouse
         ),

@@ -114,14 +114,15 @@ impl Engine {
         };
 
         // One pass: rows, non-null and distinct values of every tag.
-        let mut columns = vec!["count(*)".to_string()];
-        for t in &defs {
+        // Every column aliased: two list tags would otherwise both be `CAST(NULL AS Int64)`.
+        let mut columns = vec!["count(*) AS n".to_string()];
+        for (i, t) in defs.iter().enumerate() {
             let c = quote_ident(&t.name);
-            columns.push(format!("count({c})"));
+            columns.push(format!("count({c}) AS non_null_{i}"));
             columns.push(if is_list(t) {
-                "CAST(NULL AS BIGINT)".to_string()
+                format!("CAST(NULL AS BIGINT) AS distinct_{i}")
             } else {
-                format!("CAST(approx_distinct(CAST({c} AS VARCHAR)) AS BIGINT)")
+                format!("CAST(approx_distinct(CAST({c} AS VARCHAR)) AS BIGINT) AS distinct_{i}")
             });
         }
         let sql = format!(

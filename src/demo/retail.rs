@@ -25,6 +25,9 @@ const DAYS: i64 = 730;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 const CHUNK: usize = 20_000;
 
+/// The tables, each a directory with one Parquet file.
+pub const TABLES: [&str; 4] = ["customers", "stores", "orders", "app_events"];
+
 /// Cities with their centre coordinates.
 pub const CITIES: &[(&str, f64, f64)] = &[
     ("上海", 31.2304, 121.4737),
@@ -296,8 +299,15 @@ pub fn generate(
                 .filter(|(_, c)| *c == city)
                 .map(|(s, _)| s)
                 .collect();
+            // Most customers shop at a usual time of day (the template's preferred_daypart).
+            let usual_hour = [8, 12, 15, 20, 21, 22][rng.random_range(0..6)];
             for _ in 0..orders {
-                let ts = first_active + rng.random_range(0..(active_until - first_active).max(1));
+                let mut ts =
+                    first_active + rng.random_range(0..(active_until - first_active).max(1));
+                if rng.random_bool(0.6) {
+                    let day = ts.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
+                    ts = day + (usual_hour * 3600 + rng.random_range(0..3600)) * 1_000_000;
+                }
                 let cat = if rng.random_bool(0.5) {
                     favorite
                 } else {
