@@ -1,5 +1,5 @@
-//! `tagfusion demo`: deterministic data, the retail template end to end, and tag values that
-//! agree with plain SQL over the generated Parquet files.
+//! `tagfusion demo`: deterministic data, the retail and finance templates end to end, and tag
+//! values that agree with plain SQL over the generated Parquet files.
 
 use std::process::Command;
 
@@ -183,6 +183,35 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
          FROM customer.profile",
     ]);
     assert_eq!(stages, "same,varied\n400,true\n");
+    // preferred_daypart (most_frequent) agrees with the mode written out in plain SQL (ties: the
+    // smaller value); r_score / m_score (rfm_score) with quintiles from rank().
+    let behaviour = s.ok(&[
+        "run",
+        "-c",
+        "WITH o AS (SELECT customer_id, CASE WHEN date_part('hour', ts) < 6 THEN '凌晨'
+                                             WHEN date_part('hour', ts) < 11 THEN '上午'
+                                             WHEN date_part('hour', ts) < 14 THEN '中午'
+                                             WHEN date_part('hour', ts) < 18 THEN '下午' ELSE '晚上' END AS part
+                    FROM orders WHERE ts > TIMESTAMP '2025-07-01 00:00:00' AND ts <= TIMESTAMP '2026-07-01 00:00:00'),
+              c AS (SELECT customer_id, part, count(*) AS n FROM o GROUP BY customer_id, part),
+              m AS (SELECT customer_id, part FROM (SELECT customer_id, part,
+                           row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, part) AS rn FROM c) WHERE rn = 1),
+              r AS (SELECT customer_id, 5 - CAST(floor(5.0 * (rank() OVER (ORDER BY recency_days) - 1) / count(*) OVER ()) AS BIGINT) AS r
+                    FROM customer.profile WHERE recency_days IS NOT NULL),
+              s AS (SELECT customer_id, 1 + CAST(floor(5.0 * (rank() OVER (ORDER BY spend_365d) - 1) / count(*) OVER ()) AS BIGINT) AS m
+                    FROM customer.profile)
+         SELECT count(*) FILTER (WHERE p.preferred_daypart IS NOT DISTINCT FROM m.part) AS daypart,
+                count(*) FILTER (WHERE p.r_score IS NOT DISTINCT FROM r.r) AS r_score,
+                count(*) FILTER (WHERE p.m_score = s.m) AS m_score,
+                count(DISTINCT p.preferred_daypart) >= 4 AND count(DISTINCT p.r_score) = 5
+                  AND count(DISTINCT p.aarrr_stage) >= 4 AND count(DISTINCT p.value_cluster) = 4 AS varied
+         FROM customer.profile p LEFT JOIN m ON m.customer_id = p.customer_id
+              LEFT JOIN r ON r.customer_id = p.customer_id JOIN s ON s.customer_id = p.customer_id",
+    ]);
+    assert_eq!(
+        behaviour,
+        "daypart,r_score,m_score,varied\n400,400,400,true\n"
+    );
 
     // Deterministic: a second run in another warehouse gives the same profile — here under a
     // memory limit, with the template's count(DISTINCT …) tags each in its own grouped query.
@@ -201,4 +230,76 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
         ]),
         first
     );
+}
+
+#[test]
+fn demo_runs_the_finance_template_and_its_tags_agree_with_plain_sql() {
+    let s = Sandbox::new();
+    let out = s.ok(&[
+        "--format",
+        "table",
+        "demo",
+        "--industry",
+        "finance",
+        "--customers",
+        "1500",
+    ]);
+    assert!(out.contains("Generated 1500 clients"), "{out}");
+    assert!(
+        out.contains("Segment profile (群体画像) of important_clients"),
+        "{out}"
+    );
+    assert!(out.contains("| F0000001 "), "{out}");
+    // Independent computation over the generated tables as of 2026-07-01: AUM, the mission's
+    // rule (trades_6m >= 3 OR referrals >= 2), the main channel (mode, ties → smaller), the held
+    // products and their count.
+    let check = s.ok(&[
+        "run",
+        "-c",
+        "WITH h AS (SELECT client_id, round(sum(balance), 2) AS aum,
+                           array_to_string(array_sort(array_agg(DISTINCT product_type) FILTER (WHERE balance > 0)), ',') AS held,
+                           count(DISTINCT product_type) FILTER (WHERE balance > 0) AS products
+                    FROM holdings GROUP BY client_id),
+              t AS (SELECT client_id, count(*) AS trades FROM transactions
+                    WHERE product_type IN ('fund', 'wealth', 'gold')
+                      AND ts > TIMESTAMP '2026-01-02 00:00:00' AND ts <= TIMESTAMP '2026-07-01 00:00:00'
+                    GROUP BY client_id),
+              r AS (SELECT referrer_id AS client_id, count(DISTINCT referee_id) AS refs FROM referrals
+                    WHERE ts <= TIMESTAMP '2026-07-01 00:00:00' GROUP BY referrer_id),
+              c AS (SELECT client_id, channel, count(*) AS n FROM transactions
+                    WHERE ts > TIMESTAMP '2025-07-01 00:00:00' AND ts <= TIMESTAMP '2026-07-01 00:00:00'
+                    GROUP BY client_id, channel),
+              m AS (SELECT client_id, channel FROM (SELECT client_id, channel,
+                           row_number() OVER (PARTITION BY client_id ORDER BY n DESC, channel) AS rn FROM c) WHERE rn = 1)
+         SELECT count(*) AS clients,
+                count(*) FILTER (WHERE p.aum = coalesce(h.aum, 0)) AS aum,
+                count(*) FILTER (WHERE p.important_customer = (coalesce(t.trades, 0) >= 3 OR coalesce(r.refs, 0) >= 2)) AS important,
+                count(*) FILTER (WHERE p.main_channel IS NOT DISTINCT FROM m.channel) AS channel,
+                count(*) FILTER (WHERE coalesce(array_to_string(p.held_products, ','), '') = coalesce(h.held, '')) AS held,
+                count(*) FILTER (WHERE p.product_count = coalesce(h.products, 0)) AS products,
+                count(*) FILTER (WHERE p.important_customer) > 0 AND count(DISTINCT p.aum_tier) = 4
+                  AND count(DISTINCT p.value_cluster) = 4 AND count(DISTINCT p.rfm_class) >= 6 AS varied
+         FROM client.profile p LEFT JOIN h ON h.client_id = p.client_id
+              LEFT JOIN t ON t.client_id = p.client_id LEFT JOIN r ON r.client_id = p.client_id
+              LEFT JOIN m ON m.client_id = p.client_id",
+    ]);
+    assert_eq!(
+        check,
+        "clients,aum,important,channel,held,products,varied\n1500,1500,1500,1500,1500,1500,true\n"
+    );
+    // Segments are what they say; sensitive data is masked by the template.
+    let segments = s.ok(&[
+        "run",
+        "-c",
+        "SELECT (SELECT count(*) FROM client.private_banking) = (SELECT count(*) FROM client.profile WHERE aum >= 6000000) AS pb,
+                (SELECT count(*) FROM client.important_clients) = (SELECT count(*) FROM client.profile WHERE important_customer) AS ic,
+                (SELECT bool_and(id_number_masked LIKE '310101********%') FROM client.profile) AS masked",
+    ]);
+    assert_eq!(segments, "pb,ic,masked\ntrue,true,true\n");
+    // Deterministic, k-means clusters included: a second run gives the same profile.
+    let profile = "SELECT * FROM client.profile ORDER BY client_id";
+    let first = s.ok(&["run", "-c", profile]);
+    let other = Sandbox::new();
+    other.ok(&["demo", "--industry", "finance", "--customers", "1500"]);
+    assert_eq!(other.ok(&["run", "-c", profile]), first);
 }

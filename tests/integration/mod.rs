@@ -1,5 +1,6 @@
 mod cli;
 mod demo;
+mod models;
 mod report;
 mod warehouse;
 

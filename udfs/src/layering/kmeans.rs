@@ -160,12 +160,39 @@ fn lloyd(points: &Points, mut centres: Vec<f64>, k: usize) -> (f64, Vec<usize>, 
 
 /// Clusters `data` (row-major, `dims` values per point, already standardised) into `k` groups;
 /// returns ids 1..=k, numbered in lexicographic order of the cluster centres.
+///
+/// The result depends only on the points, not on their order: they are clustered in sorted
+/// order (a query's rows can arrive in any order from parallel scans and joins).
 pub fn kmeans(data: &[f64], dims: usize, k: usize) -> Vec<i64> {
+    let n = data.len() / dims.max(1);
+    if n == 0 || dims == 0 {
+        return vec![1; n];
+    }
+    let point = |i: usize| &data[i * dims..(i + 1) * dims];
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        point(a)
+            .iter()
+            .zip(point(b))
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let sorted: Vec<f64> = order
+        .iter()
+        .flat_map(|&i| point(i).iter().copied())
+        .collect();
+    let ids = kmeans_in_order(&sorted, dims, k);
+    let mut out = vec![0; n];
+    for (pos, &i) in order.iter().enumerate() {
+        out[i] = ids[pos];
+    }
+    out
+}
+
+fn kmeans_in_order(data: &[f64], dims: usize, k: usize) -> Vec<i64> {
     let points = Points { data, dims };
     let n = points.len();
-    if n == 0 {
-        return Vec::new();
-    }
     let k = k.min(n);
     let mut best: Option<(f64, Vec<usize>, Vec<f64>)> = None;
     for restart in 0..RESTARTS {

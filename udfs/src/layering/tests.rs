@@ -265,6 +265,11 @@ fn kmeans_finds_separated_blobs_and_numbers_them_by_centre() {
     let expected: Vec<i64> = [1, 3, 2].iter().flat_map(|&c| [c; 6]).collect();
     assert_eq!(ids, expected);
     assert_eq!(kmeans(&data, 2, 3), ids, "deterministic");
+    // Independent of the order of the rows.
+    let reversed: Vec<f64> = data.chunks(2).rev().flatten().copied().collect();
+    let mut back = kmeans(&reversed, 2, 3);
+    back.reverse();
+    assert_eq!(back, ids, "order-independent");
     // More clusters than points: every point its own cluster at most.
     assert_eq!(kmeans(&[0.0, 1.0], 1, 5), vec![1, 2]);
     assert!(kmeans(&[], 1, 3).is_empty());
