@@ -211,6 +211,7 @@ impl Engine {
             Statement::RefreshTag(name) => self.refresh_tag(name).await,
             Statement::ShowEntities => self.show_entities().await,
             Statement::ShowCategories { entity } => self.show_categories(entity.as_deref()).await,
+            Statement::ShowFunctions { like } => self.show_functions(like.as_deref()).await,
             Statement::ShowTags(show) => self.show_tags(show).await,
             Statement::DescribeTag(name) => self.describe_tag(name).await,
             Statement::DescribeEntity(name) => self.describe_entity(name).await,

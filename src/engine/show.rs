@@ -25,6 +25,32 @@ impl Engine {
         .await
     }
 
+    /// Every function with its kind, whether TagFusion or DataFusion ships it, syntax and
+    /// description, from `information_schema.routines`.
+    pub(super) async fn show_functions(&self, like: Option<&str>) -> Result<Output> {
+        let ours: Vec<String> = tagfusion_udfs::all_function_docs()
+            .into_iter()
+            .map(|(name, _)| name)
+            .chain(
+                super::table_functions::NAMES
+                    .iter()
+                    .map(|(n, _)| n.to_string()),
+            )
+            .map(|n| quote_str(&n))
+            .collect();
+        let filter = like
+            .map(|l| format!("WHERE routine_name LIKE {}", quote_str(l)))
+            .unwrap_or_default();
+        self.sql_output(&format!(
+            "SELECT DISTINCT routine_name AS function_name, lower(function_type) AS kind, \
+                    CASE WHEN routine_name IN ({}) THEN 'tagfusion' ELSE 'datafusion' END AS origin, \
+                    syntax_example AS syntax, description \
+             FROM information_schema.routines {filter} ORDER BY origin DESC, function_name",
+            ours.join(", ")
+        ))
+        .await
+    }
+
     pub(super) async fn show_tags(&self, show: &ShowTags) -> Result<Output> {
         let mut filters = vec!["TRUE".to_string()];
         if let Some(entity) = &show.entity {

@@ -45,7 +45,7 @@ enum Call {
     },
 }
 
-const NAMES: &[(&str, &str)] = &[
+pub(super) const NAMES: &[(&str, &str)] = &[
     ("persona", "persona('entity', key)"),
     (
         "segment_profile",

@@ -31,6 +31,11 @@ pub enum Statement {
         entity: Option<String>,
     },
     ShowTags(ShowTags),
+    /// `SHOW FUNCTIONS [LIKE 'pattern']`: one row per function with its kind, origin, syntax
+    /// and description (DataFusion's own SHOW FUNCTIONS lists only fixed-signature functions).
+    ShowFunctions {
+        like: Option<String>,
+    },
     DescribeTag(QualifiedName),
     DescribeEntity(String),
     AlterTag {

@@ -233,6 +233,16 @@ impl<'a> TagParser<'a> {
             ("SHOW", "CATEGORIES") => Ok(Statement::ShowCategories {
                 entity: self.parse_show_for()?,
             }),
+            ("SHOW", "FUNCTIONS") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                let like = if self.parse_word("LIKE") {
+                    Some(self.parse_string()?)
+                } else {
+                    None
+                };
+                Ok(Statement::ShowFunctions { like })
+            }
             ("SHOW", "SEGMENTS") => Ok(Statement::ShowSegments {
                 entity: self.parse_show_for()?,
             }),
