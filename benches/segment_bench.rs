@@ -113,6 +113,22 @@ async fn main() {
     let runs = a.runs;
     let n = a.customers;
 
+    // Segments as bitmaps of dense ids, made once (what a bitmap cache of the latest snapshot
+    // would hold): high_value and coupon_lovers.
+    engine
+        .context()
+        .sql(
+            "CREATE TABLE bench_bitmaps AS SELECT \
+               bitmap_agg(CAST(substr(customer_id, 2) AS INT)) FILTER (WHERE rfm_class IN ('重要价值客户', '重要保持客户')) AS hv, \
+               bitmap_agg(CAST(substr(customer_id, 2) AS INT)) FILTER (WHERE coupon_order_share >= 0.5) AS cl \
+             FROM customer.profile",
+        )
+        .await
+        .expect("bitmaps")
+        .collect()
+        .await
+        .expect("bitmaps");
+
     let workloads: Vec<(&str, f64)> = vec![
         (
             "segment count (high_value)",
@@ -142,6 +158,22 @@ async fn main() {
                     "SELECT * FROM customer.profile WHERE customer_id = '{}'",
                     key(n, i)
                 )
+            })
+            .await,
+        ),
+        (
+            "behaviour aggregates per customer (orders)",
+            time(&engine, runs, |_| {
+                "SELECT count(*) FROM (SELECT customer_id, count(*), sum(amount), \
+                   unique_count(category), most_frequent(channel) FROM orders GROUP BY customer_id)"
+                    .into()
+            })
+            .await,
+        ),
+        (
+            "two-segment overlap (bitmaps vs scan)",
+            time(&engine, runs, |_| {
+                "SELECT bitmap_and_count(hv, cl) FROM bench_bitmaps".into()
             })
             .await,
         ),
@@ -184,6 +216,7 @@ async fn main() {
         .arg(&at)
         .arg(runs.to_string())
         .arg(keys.join(","))
+        .arg(a.warehouse.join("demo/orders"))
         .output()
         .expect("run python with duckdb (bash scripts/bench.sh sets it up)");
     assert!(
@@ -202,7 +235,7 @@ async fn main() {
         "{:<42} {:>12} {:>12} {:>8}",
         "workload", "TagFusion ms", "DuckDB ms", "ratio"
     );
-    let names = ["count", "profile", "persona", "lookup"];
+    let names = ["count", "profile", "persona", "lookup", "aggregates", "overlap"];
     for ((label, ours), name) in workloads.iter().zip(names) {
         let theirs = duck[name].as_f64().unwrap_or(f64::NAN);
         println!(
@@ -214,6 +247,18 @@ async fn main() {
     for p in pruning {
         println!("  {p}");
     }
+    let overlap = engine
+        .query("SELECT bitmap_and_count(hv, cl) FROM bench_bitmaps")
+        .await
+        .expect("overlap");
+    println!(
+        "DuckDB results agree: overlap {} = {}",
+        duck["overlap_rows"],
+        overlap[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0)
+    );
     println!("DuckDB results agree: count {} = {}", duck["count_rows"], {
         let b = engine
             .query("SELECT count(*) FROM customer.high_value")

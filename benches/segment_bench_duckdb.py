@@ -9,12 +9,13 @@ import time
 import duckdb
 from deltalake import DeltaTable
 
-table, at, runs, keys = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
+table, at, runs, keys, orders = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(","), sys.argv[5]
 files = [u.replace("file://", "") for u in DeltaTable(table).file_uris()]
 con = duckdb.connect()
 con.execute("SET threads = 2")
 con.execute(f"CREATE VIEW history AS SELECT * FROM read_parquet({files!r})")
 con.execute(f"CREATE VIEW profile AS SELECT * FROM history WHERE snapshot_at = TIMESTAMPTZ '{at}+00'")
+con.execute(f"CREATE VIEW orders AS SELECT * FROM read_parquet('{orders}/*.parquet')")
 HIGH_VALUE = "rfm_class IN ('重要价值客户', '重要保持客户')"
 
 def timed(sql_for):
@@ -37,12 +38,18 @@ WITH b AS (SELECT age_band, city_tier, coalesce({HIGH_VALUE}, false) AS m FROM p
 SELECT tag, value, s, s / seg AS segment_share, p, p / pop AS population_share, (s / seg) / (p / pop) * 100 AS tgi
 FROM d, n ORDER BY tag, p DESC
 """
+aggregates_sql = """SELECT count(*) FROM (SELECT customer_id, count(*), sum(amount),
+  count(DISTINCT category), mode(channel) FROM orders GROUP BY customer_id)"""
+overlap_sql = f"SELECT count(*) FROM profile WHERE {HIGH_VALUE} AND coupon_order_share >= 0.5"
 result = {
     "version": duckdb.__version__,
     "count": timed(lambda i: count_sql),
     "profile": timed(lambda i: profile_sql),
     "persona": timed(lambda i: f"SELECT * FROM profile WHERE customer_id = '{keys[i]}'"),
     "lookup": timed(lambda i: f"SELECT * FROM profile WHERE customer_id = '{keys[i]}'"),
+    "aggregates": timed(lambda i: aggregates_sql),
+    "overlap": timed(lambda i: overlap_sql),
     "count_rows": con.execute(count_sql).fetchone()[0],
+    "overlap_rows": con.execute(overlap_sql).fetchone()[0],
 }
 print(json.dumps(result))
