@@ -235,7 +235,14 @@ async fn main() {
         "{:<42} {:>12} {:>12} {:>8}",
         "workload", "TagFusion ms", "DuckDB ms", "ratio"
     );
-    let names = ["count", "profile", "persona", "lookup", "aggregates", "overlap"];
+    let names = [
+        "count",
+        "profile",
+        "persona",
+        "lookup",
+        "aggregates",
+        "overlap",
+    ];
     for ((label, ours), name) in workloads.iter().zip(names) {
         let theirs = duck[name].as_f64().unwrap_or(f64::NAN);
         println!(

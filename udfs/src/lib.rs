@@ -60,8 +60,8 @@ pub fn all_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 /// Every window function of TagFusion (population models: `… OVER ()`).
 pub fn all_window_functions() -> Vec<Arc<WindowUDF>> {
     vec![
-        Arc::new(WindowUDF::from(layering::QuantileBin::quantile_bin())),
-        Arc::new(WindowUDF::from(layering::QuantileBin::rfm_score())),
+        Arc::new(WindowUDF::from(layering::QuantileBin::new_quantile_bin())),
+        Arc::new(WindowUDF::from(layering::QuantileBin::new_rfm_score())),
         Arc::new(WindowUDF::from(layering::KMeans::new())),
     ]
 }

@@ -85,12 +85,12 @@ pub fn funnel_level(events: &mut [(i64, u8)], window: i64, steps: usize) -> i64 
         let step = usize::from(step) - 1;
         if step == 0 {
             started[0] = Some(tick);
-        } else if let Some(start) = started[step - 1] {
-            if tick <= start.saturating_add(window) {
-                started[step] = Some(start);
-                if step + 1 == steps {
-                    return steps as i64;
-                }
+        } else if let Some(start) = started[step - 1]
+            && tick <= start.saturating_add(window)
+        {
+            started[step] = Some(start);
+            if step + 1 == steps {
+                return steps as i64;
             }
         }
     }

@@ -43,14 +43,14 @@ pub struct QuantileBin {
 }
 
 impl QuantileBin {
-    pub fn quantile_bin() -> Self {
+    pub fn new_quantile_bin() -> Self {
         Self {
             name: "quantile_bin",
             signature: Signature::any(2, Volatility::Immutable),
         }
     }
 
-    pub fn rfm_score() -> Self {
+    pub fn new_rfm_score() -> Self {
         Self {
             name: "rfm_score",
             signature: Signature::variadic_any(Volatility::Immutable),
