@@ -34,6 +34,10 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// The acting user's role does not allow the statement.
+    #[error("{0}")]
+    Forbidden(String),
+
     /// An error from DataFusion while planning or running a query.
     #[error("{}", clean_datafusion_message(.0))]
     DataFusion(#[from] datafusion::error::DataFusionError),

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod parser;
 pub mod report;
+pub mod server;
 pub mod warehouse;
 
 pub use engine::{Engine, EngineOptions, Output};

@@ -81,6 +81,11 @@ pub enum Command {
     /// Write a self-contained HTML report
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Serve the warehouse over Arrow Flight SQL (BI tools, ADBC/JDBC/ODBC drivers, notebooks)
+    Serve(ServeArgs),
+    /// Manage the users file of `tagfusion serve`
+    #[command(subcommand)]
+    User(UserCommand),
     /// Generate demo data, run the industry's tag template and show the results
     Demo {
         /// Number of customers (clients) to generate
@@ -90,6 +95,84 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::demo::Industry::Retail)]
         industry: crate::demo::Industry,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub addr: std::net::SocketAddr,
+    /// Users file (TOML, Argon2 hashes; see `tagfusion user add`). Without it the server only
+    /// listens on loopback and every client is admin
+    #[arg(long, env = "TAGFUSION_USERS")]
+    pub users: Option<PathBuf>,
+    /// TLS certificate (PEM); needs --tls-key
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How long a login stays valid (e.g. 8h, 30m, 90s)
+    #[arg(long, default_value = "8h", value_parser = parse_duration)]
+    pub token_ttl: std::time::Duration,
+    /// Statements running at once; further ones wait (up to 30 s) for a free slot
+    #[arg(long, default_value_t = 16)]
+    pub max_concurrent: usize,
+    /// Longest a statement may run, streaming its results included (0 = no limit)
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub query_timeout: std::time::Duration,
+    /// Segment-profile groups smaller than this are suppressed for viewers (k-anonymity)
+    #[arg(long, default_value_t = 10)]
+    pub min_group_size: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user or change their role and password (the password is read from standard input)
+    Add {
+        name: String,
+        /// admin, analyst or viewer
+        #[arg(long)]
+        role: crate::engine::Role,
+        /// The users file to write
+        #[arg(long, env = "TAGFUSION_USERS", default_value = "tagfusion-users.toml")]
+        users: PathBuf,
+    },
+    /// Remove a user
+    Remove {
+        name: String,
+        #[arg(long, env = "TAGFUSION_USERS", default_value = "tagfusion-users.toml")]
+        users: PathBuf,
+    },
+    /// List users and their roles
+    List {
+        #[arg(long, env = "TAGFUSION_USERS", default_value = "tagfusion-users.toml")]
+        users: PathBuf,
+    },
+}
+
+/// `8h`, `30m`, `90s`, `500ms` or plain seconds.
+fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration; write e.g. 8h, 30m or 90s"))?;
+    if value < 0.0 {
+        return Err(format!("'{text}' is negative"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value * scale))
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +238,8 @@ pub async fn main() -> i32 {
         })) => report_segment(&cli.global, segment, by, output)
             .await
             .map_err(|e| (e, None)),
+        Some(Command::Serve(args)) => serve(&cli.global, args).await.map_err(|e| (e, None)),
+        Some(Command::User(command)) => user(command).map_err(|e| (e, None)),
         Some(Command::Demo {
             customers,
             industry,
@@ -279,6 +364,72 @@ async fn run_scripts(
         }
     }
     Ok(())
+}
+
+async fn serve(global: &GlobalOptions, args: &ServeArgs) -> Result<()> {
+    let engine = global.open_engine().await?;
+    let options = crate::server::ServeOptions {
+        addr: args.addr,
+        users: args.users.clone(),
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        token_ttl: args.token_ttl,
+        min_group_size: args.min_group_size,
+        limits: crate::server::service::Limits {
+            max_concurrent: args.max_concurrent,
+            queue_wait: std::time::Duration::from_secs(30),
+            query_timeout: (!args.query_timeout.is_zero()).then_some(args.query_timeout),
+        },
+    };
+    crate::server::serve(engine, options).await
+}
+
+fn user(command: &UserCommand) -> Result<()> {
+    use crate::server::users::UsersFile;
+    match command {
+        UserCommand::Add { name, role, users } => {
+            let password = read_password(name)?;
+            let mut file = UsersFile::load_or_new(users)?;
+            file.add(name, *role, &password)?;
+            file.save(users)?;
+            eprintln!("{name} ({role}) written to {}", users.display());
+        }
+        UserCommand::Remove { name, users } => {
+            let mut file = UsersFile::load(users)?;
+            if file.users.remove(name).is_none() {
+                return Err(Error::unknown(
+                    "user",
+                    name,
+                    file.users.keys().map(String::as_str),
+                ));
+            }
+            file.save(users)?;
+        }
+        UserCommand::List { users } => {
+            for (name, entry) in UsersFile::load(users)?.users {
+                println!("{name}\t{}", entry.role);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The new password: typed twice without echo on a terminal, else the first line of stdin.
+fn read_password(name: &str) -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {name}: "))
+            .map_err(|e| Error::io("cannot read the password", e))?;
+        let again = rpassword::prompt_password("again: ")
+            .map_err(|e| Error::io("cannot read the password", e))?;
+        if first != again {
+            return Err(Error::invalid("the passwords differ; nothing was written"));
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("cannot read the password from standard input", e))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ impl Engine {
     ) -> Result<()> {
         let record = AuditRecord {
             at: Utc::now(),
-            user: self.user.clone(),
+            user: self.acting_user(),
             action: action.to_string(),
             object: object.to_string(),
             detail,

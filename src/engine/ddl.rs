@@ -250,7 +250,7 @@ impl Engine {
 
         let version = TagVersion {
             tag: draft.clone(),
-            author: self.user.clone(),
+            author: self.acting_user(),
             change: if existing.is_some() {
                 "replace"
             } else {
@@ -467,7 +467,7 @@ impl Engine {
             tag.updated_at = Utc::now();
             version = Some(TagVersion {
                 tag: tag.clone(),
-                author: self.user.clone(),
+                author: self.acting_user(),
                 change: what.to_string(),
             });
         }

@@ -1,6 +1,7 @@
 //! The engine: one session that owns the parser, the catalog, the compiler and the warehouse.
 //! Every front end (scripts, the REPL, the Flight SQL server) parses and executes through it.
 
+mod access;
 mod audit;
 mod ddl;
 mod output;
@@ -17,6 +18,7 @@ mod table_functions;
 mod tag_stats;
 mod usage;
 
+pub use access::{Principal, Role, SensitiveColumns};
 pub use audit::os_user;
 
 pub use output::Output;
@@ -106,6 +108,7 @@ impl Engine {
         let catalog = store::load(&warehouse, &ctx).await?;
         let engine = Arc::new_cyclic(|engine| {
             table_functions::register(&ctx, engine.clone());
+            ctx.add_analyzer_rule(Arc::new(access::MaskSensitive::new(engine.clone())));
             Self {
                 ctx,
                 warehouse,
@@ -116,8 +119,15 @@ impl Engine {
                 usage: usage::UsageCounter::default(),
             }
         });
-        engine.restore_sources().await;
+        let failed = engine.restore_sources(None).await;
         engine.register_all_tables().await?;
+        // Views over profiles or segments need those registered first: a second pass.
+        if !failed.is_empty() {
+            let names: Vec<String> = failed.into_iter().map(|(name, _)| name).collect();
+            for (name, e) in engine.restore_sources(Some(&names)).await {
+                eprintln!("warning: table '{name}' could not be restored: {e}");
+            }
+        }
         Ok(engine)
     }
 
@@ -200,9 +210,83 @@ impl Engine {
             .map_err(|e| e.at(statement.location))
     }
 
+    /// Runs one SQL statement with values for its parameters (`$1`, `$2`, … or `?`).
+    pub async fn execute_with_params(
+        &self,
+        statement: &ParsedStatement,
+        params: Vec<datafusion::common::ScalarValue>,
+    ) -> Result<Output> {
+        let run = async {
+            self.authorize(&statement.statement)?;
+            match &statement.statement {
+                Statement::Sql(sql) => self.execute_sql(sql, &statement.text, Some(params)).await,
+                _ => Err(crate::error::Error::invalid(
+                    "parameters can only be bound to SQL statements, not to TAG DSL statements",
+                )),
+            }
+        };
+        run.await.map_err(|e| e.at(statement.location))
+    }
+
+    /// What a prepared statement returns and takes, without running it: the result schema (empty
+    /// when only running tells, e.g. for DSL statements) and the parameter schema (`$1`, …).
+    pub async fn describe_statement(
+        &self,
+        statement: &ParsedStatement,
+    ) -> Result<(
+        datafusion::arrow::datatypes::Schema,
+        datafusion::arrow::datatypes::Schema,
+    )> {
+        use datafusion::arrow::datatypes::{Field, Schema};
+        let describe = async {
+            self.authorize(&statement.statement)?;
+            let Statement::Sql(sql) = &statement.statement else {
+                return Ok((Schema::empty(), Schema::empty()));
+            };
+            let plan = self.plan_sql(sql).await?;
+            self.authorize_plan(&plan)?;
+            let mut params: Vec<(usize, Field)> = plan
+                .get_parameter_types()?
+                .into_iter()
+                .map(|(name, t)| {
+                    let n = name
+                        .trim_start_matches('$')
+                        .parse::<usize>()
+                        .unwrap_or(usize::MAX);
+                    let t = t.unwrap_or(datafusion::arrow::datatypes::DataType::Utf8);
+                    (n, Field::new(name, t, true))
+                })
+                .collect();
+            params.sort_by_key(|(n, _)| *n);
+            let dataset = match plan {
+                datafusion::logical_expr::LogicalPlan::Ddl(_)
+                | datafusion::logical_expr::LogicalPlan::Statement(_) => Schema::empty(),
+                plan => plan.schema().as_arrow().clone(),
+            };
+            Ok((
+                dataset,
+                Schema::new(params.into_iter().map(|(_, f)| f).collect::<Vec<_>>()),
+            ))
+        };
+        describe
+            .await
+            .map_err(|e: crate::error::Error| e.at(statement.location))
+    }
+
+    /// Appends an audit record as the acting user (front ends: failed logins).
+    pub async fn record_audit(
+        &self,
+        action: &str,
+        object: &str,
+        detail: Option<String>,
+    ) -> Result<()> {
+        self.audit(action, object, detail).await
+    }
+
     async fn execute_inner(&self, statement: &ParsedStatement) -> Result<Output> {
+        self.authorize(&statement.statement)?;
         match &statement.statement {
-            Statement::Sql(sql) => self.execute_sql(sql, &statement.text).await,
+            Statement::Sql(sql) => self.execute_sql(sql, &statement.text, None).await,
             Statement::CreateEntity(c) => self.create_entity(c).await,
             Statement::CreateTag(c) => self.create_tag(c).await,
             Statement::RefreshEntity { entity, as_of } => {

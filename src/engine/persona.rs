@@ -57,6 +57,7 @@ fn persona_order(tags: &[TagDef]) -> Vec<&TagDef> {
 impl Engine {
     /// `PERSONA entity key` / `persona('entity', key)`. The lookup is audited.
     pub async fn persona(&self, entity: &str, key: ScalarValue) -> Result<Output> {
+        self.authorize_persona()?;
         let catalog = self.catalog.read().await.clone();
         let def = catalog.entity(entity)?.clone();
         let Some(snapshot) = catalog.latest_snapshot(entity) else {

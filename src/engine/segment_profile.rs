@@ -305,6 +305,18 @@ impl Engine {
             }
         }
 
+        // Small groups are suppressed for principals with a minimum group size (viewers).
+        let k = super::Principal::current().map_or(0, |p| p.min_group_size) as i64;
+        if k > 0 {
+            if segment_size < k {
+                return Err(Error::Forbidden(format!(
+                    "segment {} has fewer than {k} members: profiles of groups this small are not shown to your role",
+                    name
+                )));
+            }
+            rows.retain(|r| r.segment >= k && r.population >= k);
+        }
+
         // Order: tag order; within a tag the distribution (numbers ascending, other values
         // by population, nulls last), then the summaries.
         rows.sort_by(|a, b| {

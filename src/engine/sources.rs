@@ -5,6 +5,8 @@
 //! that read them keep working in the next process. `DROP TABLE|VIEW` forgets them.
 
 use chrono::Utc;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SQLStatement};
 
@@ -70,18 +72,38 @@ fn source_change(statement: &DFStatement, text: &str) -> Option<SourceChange> {
 
 impl Engine {
     /// Runs a statement DataFusion understands.
-    pub(super) async fn execute_sql(&self, statement: &DFStatement, text: &str) -> Result<Output> {
+    pub(super) async fn execute_sql(
+        &self,
+        statement: &DFStatement,
+        text: &str,
+        params: Option<Vec<ScalarValue>>,
+    ) -> Result<Output> {
         let change = source_change(statement, text);
         let _guard = match change {
             Some(_) => Some(self.write_lock.lock().await),
             None => None,
         };
-        let plan = self
-            .ctx
-            .state()
-            .statement_to_plan(statement.clone())
-            .await
-            .map_err(|e| self.diagnose(e))?;
+        let plan = self.plan_sql(statement).await?;
+        self.authorize_plan(&plan)?;
+        let plan = match params {
+            // Values are cast to the types the query gives their placeholders (drivers send
+            // 64-bit integers and strings whatever the column is).
+            Some(values) => {
+                let types = plan.get_parameter_types().map_err(|e| self.diagnose(e))?;
+                let values = values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| match types.get(&format!("${}", i + 1)) {
+                        Some(Some(t)) if v.data_type() != *t => v.cast_to(t),
+                        _ => Ok(v),
+                    })
+                    .collect::<datafusion::error::Result<Vec<_>>>()
+                    .map_err(|e| self.diagnose(e))?;
+                plan.with_param_values(ParamValues::from(values))
+                    .map_err(|e| self.diagnose(e))?
+            }
+            None => plan,
+        };
         self.record_query_usage(&plan).await;
         for segment in self.exported_segments(&plan).await {
             let target = match statement {
@@ -100,6 +122,18 @@ impl Engine {
             self.remember_source(change).await?;
         }
         Ok(output)
+    }
+
+    /// The logical plan of a SQL statement, `?` placeholders numbered `$1, $2, …` (the style
+    /// ADBC/ODBC clients prepare with; DataFusion binds positional parameters by number).
+    pub(super) async fn plan_sql(&self, statement: &DFStatement) -> Result<LogicalPlan> {
+        let mut statement = statement.clone();
+        number_placeholders(&mut statement);
+        self.ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| self.diagnose(e))
     }
 
     async fn remember_source(&self, change: SourceChange) -> Result<()> {
@@ -130,9 +164,13 @@ impl Engine {
 
     /// Re-creates the remembered tables and views. A source that cannot be restored (its files
     /// are gone) is reported and skipped: the rest of the warehouse stays usable.
-    pub(super) async fn restore_sources(&self) {
+    pub(super) async fn restore_sources(&self, only: Option<&[String]>) -> Vec<(String, Error)> {
         let sources = self.catalog.read().await.sources.clone();
+        let mut failed = Vec::new();
         for source in sources {
+            if only.is_some_and(|names| !names.contains(&source.name)) {
+                continue;
+            }
             let result: Result<()> = async {
                 for statement in crate::parser::parse(&source.sql)? {
                     if let crate::parser::Statement::Sql(s) = &statement.statement {
@@ -144,12 +182,10 @@ impl Engine {
             }
             .await;
             if let Err(e) = result {
-                eprintln!(
-                    "warning: table '{}' could not be restored: {e}",
-                    source.name
-                );
+                failed.push((source.name, e));
             }
         }
+        failed
     }
 
     /// Rewrites DataFusion's "not found" errors into ones that suggest a close name.
@@ -168,4 +204,24 @@ impl Engine {
         }
         Error::DataFusion(e)
     }
+}
+
+/// Rewrites every `?` placeholder to `$1, $2, …` in order of appearance.
+fn number_placeholders(statement: &mut DFStatement) {
+    use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Value, visit_expressions_mut};
+    use std::ops::ControlFlow;
+    let DFStatement::Statement(inner) = statement else {
+        return;
+    };
+    let mut next = 0;
+    let _ = visit_expressions_mut(inner.as_mut(), |expr| {
+        if let SqlExpr::Value(v) = expr
+            && let Value::Placeholder(p) = &mut v.value
+            && p == "?"
+        {
+            next += 1;
+            *p = format!("${next}");
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }

@@ -98,7 +98,7 @@ impl Engine {
                 via: via.to_string(),
                 reads: n,
                 last_read_at: last,
-                user: self.user.clone(),
+                user: self.acting_user(),
                 flushed_at: now,
             })
             .collect();

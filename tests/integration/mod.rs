@@ -2,6 +2,7 @@ mod cli;
 mod demo;
 mod models;
 mod report;
+mod server;
 mod warehouse;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,560 @@
+//! `tagfusion serve` with real clients: arrow-flight's Flight SQL client (here) and the Python
+//! ADBC driver (`adbc-driver-flightsql`), against the real binary on a loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, SqlInfo};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::TryStreamExt;
+use tonic::transport::Channel;
+
+use super::{Sandbox, python};
+
+/// A running `tagfusion serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Users of the tests: one per role.
+pub const USERS: [(&str, &str, &str); 3] = [
+    ("ann", "admin", "ann-pw:1"),
+    ("bob", "analyst", "bob-pw"),
+    ("vic", "viewer", "vic-pw"),
+];
+
+/// The fixture warehouse plus a sensitive tag (from the source column city_name), a segment
+/// and users; then the server on a free loopback port.
+pub fn start(s: &Sandbox, extra: &[&str]) -> Server {
+    s.fixture(&["2026-07-01 00:00:00"]);
+    s.ok(&[
+        "run",
+        "-c",
+        "CREATE TAG customer.home_city SENSITIVE AS city_name",
+        "-c",
+        "CREATE SEGMENT customer.shoppers AS orders_30d >= 1",
+        "-c",
+        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
+        "-c",
+        "CREATE VIEW customer_cities AS SELECT customer_id, home_city FROM customer.profile",
+    ]);
+    let users = s.path("users.toml");
+    for (name, role, password) in USERS {
+        let out = s.with_stdin(
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--users",
+                users.to_str().unwrap(),
+            ],
+            &format!("{password}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut args = vec![
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--users",
+        users.to_str().unwrap(),
+        "--min-group-size",
+        "2",
+    ];
+    args.extend(extra);
+    let mut child = s
+        .cmd(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tagfusion serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server printed its address")
+            .expect("read stderr");
+        if let Some(rest) = line.split("grpc://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+pub async fn client(addr: &str, user: &str, password: &str) -> FlightSqlServiceClient<Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut c = FlightSqlServiceClient::new(channel);
+    c.handshake(user, password).await.expect("login");
+    c
+}
+
+pub async fn query(
+    c: &mut FlightSqlServiceClient<Channel>,
+    sql: &str,
+) -> Result<Vec<RecordBatch>, String> {
+    let info = c
+        .execute(sql.to_string(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("ticket");
+        let batches: Vec<RecordBatch> = c
+            .do_get(ticket)
+            .await
+            .map_err(|e| e.to_string())?
+            .try_collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        out.extend(batches);
+    }
+    Ok(out)
+}
+
+/// Rows as "v1|v2|…" (NULL as NULL).
+pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let columns: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
+            .collect();
+        for row in 0..b.num_rows() {
+            out.push(
+                columns
+                    .iter()
+                    .map(|c| c.value(row).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    out
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn flight_sql_statements_prepared_statements_and_metadata() {
+    let s = Sandbox::new();
+    let server = start(&s, &[]);
+    runtime().block_on(async {
+        // Wrong password: refused, and the attempt is in the audit log.
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        let mut anonymous = FlightSqlServiceClient::new(channel);
+        let err = anonymous
+            .handshake("ann", "nope")
+            .await
+            .expect_err("bad password");
+        assert!(
+            err.to_string().contains("wrong user name or password"),
+            "{err}"
+        );
+        let err = query(&mut anonymous, "SELECT 1")
+            .await
+            .expect_err("no token");
+        assert!(err.contains("log in"), "{err}");
+
+        let mut ann = client(&server.addr, "ann", "ann-pw:1").await;
+        // SQL and the TAG DSL over the wire.
+        let b = query(&mut ann, "SELECT count(*) AS n FROM customer.profile")
+            .await
+            .expect("count");
+        assert_eq!(rows(&b), vec!["4"]);
+        let b = query(&mut ann, "SHOW TAGS FOR customer LIKE 'spend%'")
+            .await
+            .expect("show tags");
+        assert_eq!(rows(&b).len(), 2, "{:?}", rows(&b));
+        let b = query(&mut ann, "SELECT count(*) FROM customer.shoppers")
+            .await
+            .expect("segment");
+        assert_eq!(rows(&b), vec!["3"]);
+        // Bad SQL: the CLI's message, with line, column and caret.
+        let err = query(&mut ann, "SELECT nope FROM customer.profile")
+            .await
+            .expect_err("bad");
+        assert!(
+            err.contains("InvalidArgument") || err.contains("invalid"),
+            "{err}"
+        );
+        assert!(err.contains("nope"), "{err}");
+        let err = query(&mut ann, "CREATE TAG customer.x KIND banana AS 1")
+            .await
+            .expect_err("bad");
+        assert!(err.contains("query:1:") && err.contains('^'), "{err}");
+
+        // Prepared statements with parameters, `$1` and `?` styles.
+        let mut st = ann
+            .prepare(
+                "SELECT customer_id FROM customer.profile WHERE orders_30d >= $1 ORDER BY 1".into(),
+                None,
+            )
+            .await
+            .expect("prepare");
+        assert_eq!(st.parameter_schema().expect("params").fields().len(), 1);
+        assert_eq!(
+            st.dataset_schema().expect("dataset").field(0).name(),
+            "customer_id"
+        );
+        let params = RecordBatch::try_from_iter(vec![(
+            "$1",
+            Arc::new(Int64Array::from(vec![2])) as ArrayRef,
+        )])
+        .expect("params");
+        st.set_parameters(params).expect("bind");
+        let info = st.execute().await.expect("execute prepared");
+        let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+        let b: Vec<RecordBatch> = ann
+            .do_get(ticket)
+            .await
+            .expect("get")
+            .try_collect()
+            .await
+            .expect("rows");
+        assert_eq!(rows(&b), vec!["C1"]);
+        st.close().await.expect("close");
+        let mut st = ann
+            .prepare(
+                "SELECT count(*) FROM customer.profile WHERE gender = ?".into(),
+                None,
+            )
+            .await
+            .expect("prepare ?");
+        st.set_parameters(
+            RecordBatch::try_from_iter(vec![(
+                "0",
+                Arc::new(StringArray::from(vec!["女"])) as ArrayRef,
+            )])
+            .expect("params"),
+        )
+        .expect("bind");
+        let info = st.execute().await.expect("execute ?");
+        let b: Vec<RecordBatch> = ann
+            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
+            .await
+            .expect("get")
+            .try_collect()
+            .await
+            .expect("rows");
+        assert_eq!(rows(&b), vec!["2"]);
+
+        // Metadata: SqlInfo, schemas, tables with their schemas, primary keys, types.
+        let info = ann
+            .get_sql_info(vec![SqlInfo::FlightSqlServerName])
+            .await
+            .expect("sql info");
+        let b: Vec<RecordBatch> = ann
+            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
+            .await
+            .expect("get")
+            .try_collect()
+            .await
+            .expect("rows");
+        assert!(rows(&b)[0].contains("TagFusion"), "{:?}", rows(&b));
+        let info = ann
+            .get_db_schemas(CommandGetDbSchemas {
+                catalog: None,
+                db_schema_filter_pattern: Some("cust%".into()),
+            })
+            .await
+            .expect("schemas");
+        let b: Vec<RecordBatch> = ann
+            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
+            .await
+            .expect("get")
+            .try_collect()
+            .await
+            .expect("rows");
+        assert_eq!(rows(&b), vec!["datafusion|customer"]);
+        let info = ann
+            .get_tables(CommandGetTables {
+                catalog: None,
+                db_schema_filter_pattern: Some("customer".into()),
+                table_name_filter_pattern: None,
+                table_types: vec![],
+                include_schema: true,
+            })
+            .await
+            .expect("tables");
+        let b: Vec<RecordBatch> = ann
+            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
+            .await
+            .expect("get")
+            .try_collect()
+            .await
+            .expect("rows");
+        let names: Vec<String> = rows(&b)
+            .iter()
+            .map(|r| r.split('|').take(4).collect::<Vec<_>>().join("|"))
+            .collect();
+        assert!(
+            names.contains(&"datafusion|customer|profile|TABLE".to_string())
+                || names.contains(&"datafusion|customer|profile|VIEW".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("datafusion|customer|shoppers|")),
+            "{names:?}"
+        );
+        let schema_col = b[0].column_by_name("table_schema").expect("table_schema");
+        assert!(!schema_col.is_empty() && !schema_col.is_null(0));
+        let info = ann
+            .get_primary_keys(CommandGetPrimaryKeys {
+                catalog: None,
+                db_schema: Some("customer".into()),
+                table: "profile_history".into(),
+            })
+            .await
+            .expect("pk");
+        let b: Vec<RecordBatch> = ann
+            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
+            .await
+            .expect("get")
+            .try_collect()
+            .await
+            .expect("rows");
+        assert_eq!(
+            rows(&b),
+            vec![
+                "datafusion|customer|profile_history|customer_id|profile_history_pkey|1",
+                "datafusion|customer|profile_history|snapshot_at|profile_history_pkey|2"
+            ]
+        );
+        for info in [
+            ann.get_table_types().await.expect("types"),
+            ann.get_xdbc_type_info(arrow_flight::sql::CommandGetXdbcTypeInfo { data_type: None })
+                .await
+                .expect("xdbc"),
+            ann.get_catalogs().await.expect("catalogs"),
+        ] {
+            let b: Vec<RecordBatch> = ann
+                .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
+                .await
+                .expect("get")
+                .try_collect()
+                .await
+                .expect("rows");
+            assert!(!rows(&b).is_empty());
+        }
+        // Updates: DDL through DoPut.
+        let n = ann
+            .execute_update(
+                "CREATE SEGMENT customer.big AS spend_30d >= 100".into(),
+                None,
+            )
+            .await
+            .expect("update");
+        assert_eq!(n, 0);
+        let b = query(&mut ann, "SELECT count(*) FROM customer.big")
+            .await
+            .expect("big");
+        assert_eq!(rows(&b).len(), 1);
+        let b = query(
+            &mut ann,
+            "SELECT user, action FROM tagfusion.audit WHERE action = 'login_failed'",
+        )
+        .await
+        .expect("audit");
+        assert_eq!(rows(&b), vec!["ann|login_failed"]);
+    });
+}
+
+#[test]
+fn roles_are_enforced_on_the_plan() {
+    let s = Sandbox::new();
+    let server = start(&s, &[]);
+    runtime().block_on(async {
+        let mut vic = client(&server.addr, "vic", "vic-pw").await;
+        // Sensitive values are masked however they are reached.
+        for sql in [
+            "SELECT home_city FROM customer.profile ORDER BY customer_id",
+            "SELECT p.home_city FROM customer.profile p JOIN customers c ON c.customer_id = p.customer_id ORDER BY p.customer_id",
+            "WITH x AS (SELECT * FROM customer.profile) SELECT home_city FROM x ORDER BY customer_id",
+            "SELECT home_city FROM customer_cities ORDER BY customer_id",
+            "SELECT city_name FROM customers ORDER BY customer_id",
+            "SELECT (SELECT max(city_name) FROM customers) FROM customer.profile LIMIT 4",
+            "SELECT home_city FROM customer.profile_history ORDER BY customer_id",
+        ] {
+            let b = query(&mut vic, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(rows(&b), vec!["******"; 4], "{sql}");
+        }
+        // A filter sees the masked value: nothing leaks through predicates.
+        let b = query(&mut vic, "SELECT count(*) FROM customers WHERE city_name = '上海'").await.expect("count");
+        assert_eq!(rows(&b), vec!["0"]);
+        // Other columns are intact.
+        let b = query(&mut vic, "SELECT gender FROM customer.profile ORDER BY customer_id").await.expect("gender");
+        assert_eq!(rows(&b), vec!["女", "男", "女", "男"]);
+        // No personas, no writes, no DDL.
+        for (sql, needle) in [
+            ("PERSONA customer 'C1'", "role viewer may not look up personas"),
+            ("SELECT * FROM persona('customer', 'C1')", "role viewer may not look up personas"),
+            ("CREATE SEGMENT customer.x AS important", "role viewer may not create or drop segments"),
+            ("COPY (SELECT * FROM customer.profile) TO '/tmp/x.csv'", "role viewer may not write files"),
+            ("CREATE TAG customer.y AS 1", "role viewer may not create, alter or drop tags"),
+            ("SET datafusion.execution.batch_size = 1", "role viewer may not change session settings"),
+        ] {
+            let err = query(&mut vic, sql).await.expect_err(sql);
+            assert!(err.contains(needle), "{sql}: {err}");
+            assert!(err.contains("PermissionDenied") || err.contains("permission"), "{sql}: {err}");
+        }
+        // Segment profiles: groups under --min-group-size 2 are suppressed.
+        let b = query(&mut vic, "SELECT value, segment_count FROM segment_profile('customer.shoppers', 'gender') ORDER BY value")
+            .await
+            .expect("profile");
+        assert_eq!(rows(&b), vec!["女|2"]);
+
+        let mut bob = client(&server.addr, "bob", "bob-pw").await;
+        // Analysts see sensitive data, look up personas (audited), manage segments, no tag DDL.
+        let b = query(&mut bob, "SELECT home_city FROM customer.profile WHERE customer_id = 'C1'").await.expect("analyst");
+        assert_eq!(rows(&b), vec!["上海"]);
+        let b = query(&mut bob, "PERSONA customer 'C1'").await.expect("persona");
+        assert!(!rows(&b).is_empty());
+        query(&mut bob, "CREATE SEGMENT customer.women AS gender = '女'").await.expect("segment");
+        for (sql, needle) in [
+            ("CREATE TAG customer.y AS 1", "role analyst may not create, alter or drop tags"),
+            ("REFRESH ENTITY customer", "role analyst may not refresh profiles"),
+            ("COPY (SELECT * FROM customer.women) TO '/tmp/women.csv'", "role analyst may not write files"),
+            ("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'", "role analyst may not create or drop tables"),
+        ] {
+            let err = query(&mut bob, sql).await.expect_err(sql);
+            assert!(err.contains(needle), "{sql}: {err}");
+        }
+        let mut ann = client(&server.addr, "ann", "ann-pw:1").await;
+        let b = query(&mut ann, "SELECT user, action, object FROM tagfusion.audit WHERE action = 'persona'").await.expect("audit");
+        assert_eq!(rows(&b), vec!["bob|persona|customer"]);
+    });
+}
+
+const ADBC_PY: &str = r#"
+import json, sys
+import adbc_driver_flightsql.dbapi as fsql
+addr, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
+out = {}
+with fsql.connect(f"grpc://{addr}", db_kwargs={"username": user, "password": password}, autocommit=True) as conn:
+    cur = conn.cursor()
+    cur.execute("SELECT customer_id, orders_30d FROM customer.profile WHERE orders_30d >= ? ORDER BY customer_id", (1,))
+    out["prepared"] = cur.fetch_arrow_table().to_pylist()
+    cur.execute("SHOW SEGMENTS FOR customer")
+    out["segments"] = sorted(r["segment"] for r in cur.fetch_arrow_table().to_pylist())
+    cur.execute("SELECT home_city FROM customer.profile ORDER BY customer_id")
+    out["home_city"] = [r["home_city"] for r in cur.fetch_arrow_table().to_pylist()]
+    try:
+        cur.execute("PERSONA customer 'C1'")
+        out["persona"] = len(cur.fetch_arrow_table())
+    except Exception as e:
+        out["persona"] = str(e)
+    objects = conn.adbc_get_objects(depth="all", db_schema_filter="customer").read_all().to_pylist()
+    tables = []
+    for catalog in objects:
+        for schema in catalog["catalog_db_schemas"] or []:
+            for t in schema["db_schema_tables"] or []:
+                tables.append([schema["db_schema_name"], t["table_name"], len(t["table_columns"] or [])])
+    out["tables"] = sorted(tables)
+    schema = conn.adbc_get_table_schema("profile", db_schema_filter="customer")
+    out["profile_columns"] = schema.names
+    cur.close()
+print(json.dumps(out, ensure_ascii=False))
+sys.stdout.flush()
+"#;
+
+#[test]
+fn adbc_python_driver_connects_queries_prepares_and_lists_objects() {
+    let s = Sandbox::new();
+    let server = start(&s, &[]);
+    let run = |user: &str, password: &str| -> serde_json::Value {
+        let out = Command::new(python())
+            .args(["-c", ADBC_PY, &server.addr, user, password])
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let ann = run("ann", "ann-pw:1");
+    assert_eq!(
+        ann["prepared"],
+        serde_json::json!([
+            {"customer_id": "C1", "orders_30d": 3},
+            {"customer_id": "C2", "orders_30d": 1},
+            {"customer_id": "C3", "orders_30d": 1}
+        ])
+    );
+    assert_eq!(ann["segments"], serde_json::json!(["shoppers"]));
+    assert_eq!(
+        ann["home_city"],
+        serde_json::json!(["上海", "北京", "上海", "广州"])
+    );
+    assert!(
+        ann["persona"].as_u64().is_some_and(|n| n > 0),
+        "{}",
+        ann["persona"]
+    );
+    let tables = ann["tables"].as_array().expect("tables");
+    assert!(
+        tables
+            .iter()
+            .any(|t| t[1] == "profile" && t[2].as_u64().unwrap_or(0) > 5),
+        "{tables:?}"
+    );
+    assert!(tables.iter().any(|t| t[1] == "shoppers"), "{tables:?}");
+    let columns = ann["profile_columns"].as_array().expect("columns");
+    assert!(columns.iter().any(|c| c == "home_city"), "{columns:?}");
+    let vic = run("vic", "vic-pw");
+    assert_eq!(
+        vic["home_city"],
+        serde_json::json!(["******", "******", "******", "******"])
+    );
+    assert!(
+        vic["persona"]
+            .as_str()
+            .is_some_and(|e| e.contains("may not look up personas")),
+        "{}",
+        vic["persona"]
+    );
+}
