@@ -115,9 +115,12 @@ pub struct ServeArgs {
     /// How long a login stays valid (e.g. 8h, 30m, 90s)
     #[arg(long, default_value = "8h", value_parser = parse_duration)]
     pub token_ttl: std::time::Duration,
-    /// Statements running at once; further ones wait (up to 30 s) for a free slot
+    /// Statements running at once (a result being streamed counts); further ones wait
     #[arg(long, default_value_t = 16)]
     pub max_concurrent: usize,
+    /// How long a statement waits for a free slot before the server answers "busy"
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub queue_wait: std::time::Duration,
     /// Longest a statement may run, streaming its results included (0 = no limit)
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub query_timeout: std::time::Duration,
@@ -376,7 +379,7 @@ async fn serve(global: &GlobalOptions, args: &ServeArgs) -> Result<()> {
         min_group_size: args.min_group_size,
         limits: crate::server::service::Limits {
             max_concurrent: args.max_concurrent,
-            queue_wait: std::time::Duration::from_secs(30),
+            queue_wait: args.queue_wait,
             query_timeout: (!args.query_timeout.is_zero()).then_some(args.query_timeout),
         },
     };

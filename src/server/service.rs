@@ -199,7 +199,15 @@ impl TagFusionService {
         self.auth.authenticate(request.metadata())
     }
 
+    /// Drops results nobody fetched in time, releasing their slots.
+    fn purge(&self) {
+        let now = Instant::now();
+        lock(&self.results)
+            .retain(|_, p| p.created.elapsed() < PENDING_TTL && p.deadline.is_none_or(|d| d > now));
+    }
+
     async fn permit(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.purge();
         match tokio::time::timeout(self.limits.queue_wait, self.running.clone().acquire_owned())
             .await
         {
@@ -255,8 +263,8 @@ impl TagFusionService {
         let output = self.execute(principal, sql, params).await?;
         let schema = flight_schema(&output.schema);
         let id = Uuid::new_v4();
+        self.purge();
         let mut results = lock(&self.results);
-        results.retain(|_, p| p.created.elapsed() < PENDING_TTL);
         results.insert(
             id,
             Pending {
@@ -405,7 +413,13 @@ impl FlightSqlService for TagFusionService {
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
         let peer = request.remote_addr();
-        match self.auth.login(request.metadata()) {
+        // Argon2 is slow on purpose: verify off the async workers.
+        let auth = self.auth.clone();
+        let metadata = request.metadata().clone();
+        let login = tokio::task::spawn_blocking(move || auth.login(&metadata))
+            .await
+            .map_err(|e| Status::internal(format!("login: {e}")))?;
+        match login {
             Ok((_, token)) => {
                 let response = HandshakeResponse {
                     protocol_version: 0,

@@ -93,7 +93,7 @@ pub fn start(s: &Sandbox, extra: &[&str]) -> Server {
             .next()
             .expect("server printed its address")
             .expect("read stderr");
-        if let Some(rest) = line.split("grpc://").nth(1) {
+        if let Some(rest) = line.split("://").nth(1) {
             break rest
                 .split_whitespace()
                 .next()
@@ -556,5 +556,228 @@ fn adbc_python_driver_connects_queries_prepares_and_lists_objects() {
             .is_some_and(|e| e.contains("may not look up personas")),
         "{}",
         vic["persona"]
+    );
+}
+
+#[test]
+fn timeouts_busy_slots_and_disconnects_leave_the_server_serving() {
+    let s = Sandbox::new();
+    let server = start(
+        &s,
+        &[
+            "--max-concurrent",
+            "1",
+            "--queue-wait",
+            "1s",
+            "--query-timeout",
+            "3s",
+        ],
+    );
+    runtime().block_on(async {
+        let mut ann = client(&server.addr, "ann", "ann-pw:1").await;
+        // Past the query timeout: stopped with DEADLINE_EXCEEDED.
+        let err = query(
+            &mut ann,
+            "SELECT count(*) FROM generate_series(1, 50000000000)",
+        )
+        .await
+        .expect_err("timeout");
+        assert!(err.contains("query timeout"), "{err}");
+        // A result being streamed holds the only slot: another client is told the server is busy.
+        let info = ann
+            .execute("SELECT * FROM generate_series(1, 2000000000)".into(), None)
+            .await
+            .expect("start");
+        let mut stream = ann
+            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
+            .await
+            .expect("get");
+        use futures::StreamExt;
+        assert!(stream.next().await.is_some_and(|b| b.is_ok()));
+        let mut bob = client(&server.addr, "bob", "bob-pw").await;
+        let err = query(&mut bob, "SELECT 1").await.expect_err("busy");
+        assert!(err.contains("running 1 statements"), "{err}");
+        // The client goes away mid-stream: its query is cancelled and the slot freed.
+        drop(stream);
+        drop(ann);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let b = query(&mut bob, "SELECT 41 + 1")
+            .await
+            .expect("served again");
+        assert_eq!(rows(&b), vec!["42"]);
+    });
+}
+
+#[test]
+fn tls_and_the_loopback_rule() {
+    // Without a users file only loopback is allowed.
+    let plain = Sandbox::new();
+    let out = plain.run(&["serve", "--addr", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without --users"),
+        "{err}"
+    );
+
+    let s = Sandbox::new();
+    // A test CA and a server certificate for localhost it signs.
+    let (ca, cert, key) = (s.path("ca.pem"), s.path("cert.pem"), s.path("key.pem"));
+    let dir = s.dir.path();
+    let script = "set -e
+        openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout ca-key.pem -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out server.csr
+        printf 'subjectAltName=DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 -extfile ext.cnf -out cert.pem";
+    let ok = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let server = start(
+        &s,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let port = server
+        .addr
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let pem = std::fs::read(&ca).expect("ca");
+    runtime().block_on(async {
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+            .domain_name("localhost");
+        let channel = tonic::transport::Endpoint::from_shared(format!("https://localhost:{port}"))
+            .expect("endpoint")
+            .tls_config(tls)
+            .expect("tls")
+            .connect()
+            .await
+            .expect("connect over TLS");
+        let mut c = FlightSqlServiceClient::new(channel);
+        c.handshake("ann", "ann-pw:1")
+            .await
+            .expect("login over TLS");
+        let b = query(&mut c, "SELECT count(*) FROM customer.profile")
+            .await
+            .expect("query");
+        assert_eq!(rows(&b), vec!["4"]);
+        // Plain text is refused.
+        let plain = tonic::transport::Endpoint::from_shared(format!("http://localhost:{port}"))
+            .expect("endpoint")
+            .connect()
+            .await;
+        if let Ok(channel) = plain {
+            let mut c = FlightSqlServiceClient::new(channel);
+            assert!(c.handshake("ann", "ann-pw:1").await.is_err());
+        }
+    });
+}
+
+/// Peak resident memory of a process, in bytes (Linux).
+fn peak_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+#[test]
+fn load_32_concurrent_clients_without_errors() {
+    let seconds: u64 = std::env::var("TAGFUSION_LOAD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let s = Sandbox::new();
+    let server = start(&s, &[]);
+    let pid = server.child.id();
+    let (latencies, errors, elapsed) = runtime().block_on(async {
+        // Everyone logs in first; then all run the mix for the same window.
+        let mut clients = Vec::new();
+        for i in 0..32 {
+            let (user, _, password) = USERS[i % 3];
+            clients.push((i, user, client(&server.addr, user, password).await));
+        }
+        let started = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for (i, user, mut c) in clients {
+            tasks.push(tokio::spawn(async move {
+                let mix = [
+                    "SELECT count(*) FROM customer.shoppers",
+                    "SELECT * FROM customer.profile WHERE customer_id = 'C2'",
+                    "SHOW TAGS FOR customer",
+                    "SELECT gender, count(*), avg(spend_30d) FROM customer.profile GROUP BY gender",
+                    "SELECT tag, value, tgi FROM segment_profile('customer.shoppers', 'gender')",
+                    "PERSONA customer 'C3'",
+                ];
+                let mut latencies = Vec::new();
+                let mut errors = Vec::new();
+                let mut n = i;
+                while tokio::time::Instant::now() < deadline {
+                    let sql = mix[n % mix.len()];
+                    n += 1;
+                    if sql.starts_with("PERSONA") && user == "vic" {
+                        continue;
+                    }
+                    let t = std::time::Instant::now();
+                    match query(&mut c, sql).await {
+                        Ok(_) => latencies.push(t.elapsed()),
+                        Err(e) => errors.push(format!("{user}: {sql}: {e}")),
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut errors = Vec::new();
+        for t in tasks {
+            let (l, e) = t.await.expect("client task");
+            latencies.extend(l);
+            errors.extend(e);
+        }
+        (latencies, errors, started.elapsed().as_secs_f64())
+    });
+    let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() as f64 * p) as usize).min(ms.len() - 1)];
+    let rss = peak_rss(pid);
+    println!(
+        "load: 32 clients, {seconds} s: {} statements, {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, server peak RSS {} MB, {} errors",
+        ms.len(),
+        ms.len() as f64 / elapsed,
+        pct(0.5),
+        pct(0.99),
+        rss >> 20,
+        errors.len()
+    );
+    assert!(
+        errors.is_empty(),
+        "{} errors, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    assert!(ms.len() >= 32, "every client got answers");
+    assert!(
+        rss < 2 << 30,
+        "server memory stayed bounded: {} MB",
+        rss >> 20
     );
 }
