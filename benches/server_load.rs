@@ -11,6 +11,9 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use datafusion::arrow::array::RecordBatch;
 use futures::TryStreamExt;
 
+/// The SQL of the i-th statement of one kind.
+type SqlFor = Box<dyn Fn(usize) -> String + Send + Sync>;
+
 struct Args {
     addr: String,
     clients: usize,
@@ -36,7 +39,10 @@ fn args() -> Args {
     a
 }
 
-async fn run(c: &mut FlightSqlServiceClient<tonic::transport::Channel>, sql: String) -> Result<usize, String> {
+async fn run(
+    c: &mut FlightSqlServiceClient<tonic::transport::Channel>,
+    sql: String,
+) -> Result<usize, String> {
     let info = c.execute(sql, None).await.map_err(|e| e.to_string())?;
     let mut rows = 0;
     for e in info.endpoint {
@@ -66,15 +72,25 @@ async fn main() {
         c.handshake("bench", "").await.expect("login");
         clients.push(c);
     }
-    let mix: Vec<(&str, Box<dyn Fn(usize) -> String + Send + Sync>)> = vec![
-        ("segment count", Box::new(|_| "SELECT count(*) FROM customer.high_value".into())),
+    let mix: Vec<(&str, SqlFor)> = vec![
+        (
+            "segment count",
+            Box::new(|_| "SELECT count(*) FROM customer.high_value".into()),
+        ),
         (
             "key lookup",
-            Box::new(move |i| format!("SELECT * FROM customer.profile WHERE customer_id = 'C{:06}'", 1 + (i * 7919) % 1_000_000)),
+            Box::new(move |i| {
+                format!(
+                    "SELECT * FROM customer.profile WHERE customer_id = 'C{:06}'",
+                    1 + (i * 7919) % 1_000_000
+                )
+            }),
         ),
         (
             "group by 2 tags",
-            Box::new(|_| "SELECT city_tier, age_band, count(*), avg(spend_365d) FROM customer.profile GROUP BY 1, 2".into()),
+            Box::new(|_| {
+                "SELECT city_tier, age_band, count(*), avg(spend_365d) FROM customer.profile GROUP BY 1, 2".into()
+            }),
         ),
         ("SHOW TAGS", Box::new(|_| "SHOW TAGS FOR customer".into())),
         (
@@ -127,7 +143,10 @@ async fn main() {
         done.len() as f64 / elapsed,
         errors.len()
     );
-    println!("{:<20} {:>8} {:>10} {:>10}", "statement", "count", "p50 ms", "p99 ms");
+    println!(
+        "{:<20} {:>8} {:>10} {:>10}",
+        "statement", "count", "p50 ms", "p99 ms"
+    );
     let mut all: Vec<f64> = done.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
     for (k, (name, _)) in mix.iter().enumerate() {
         let mut v: Vec<f64> = done
@@ -136,9 +155,19 @@ async fn main() {
             .map(|(_, d)| d.as_secs_f64() * 1e3)
             .collect();
         let n = v.len();
-        println!("{name:<20} {n:>8} {:>10.1} {:>10.1}", pct(&mut v, 0.5), pct(&mut v, 0.99));
+        println!(
+            "{name:<20} {n:>8} {:>10.1} {:>10.1}",
+            pct(&mut v, 0.5),
+            pct(&mut v, 0.99)
+        );
     }
-    println!("{:<20} {:>8} {:>10.1} {:>10.1}", "all", all.len(), pct(&mut all.clone(), 0.5), pct(&mut all, 0.99));
+    println!(
+        "{:<20} {:>8} {:>10.1} {:>10.1}",
+        "all",
+        all.len(),
+        pct(&mut all.clone(), 0.5),
+        pct(&mut all, 0.99)
+    );
     if let Some(e) = errors.first() {
         println!("first error: {e}");
     }
