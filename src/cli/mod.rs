@@ -127,6 +127,9 @@ pub struct ServeArgs {
     /// Segment-profile groups smaller than this are suppressed for viewers (k-anonymity)
     #[arg(long, default_value_t = 10)]
     pub min_group_size: u64,
+    /// Draft tags read as NULL for analysts and viewers (only approved and offline tags show)
+    #[arg(long)]
+    pub hide_draft_tags: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,6 +380,7 @@ async fn serve(global: &GlobalOptions, args: &ServeArgs) -> Result<()> {
         tls: args.tls_cert.clone().zip(args.tls_key.clone()),
         token_ttl: args.token_ttl,
         min_group_size: args.min_group_size,
+        hide_drafts: args.hide_draft_tags,
         limits: crate::server::service::Limits {
             max_concurrent: args.max_concurrent,
             queue_wait: args.queue_wait,

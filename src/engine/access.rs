@@ -68,6 +68,8 @@ pub struct Principal {
     pub role: Role,
     /// Segment-profile groups with fewer members are suppressed (viewers; 0 = none).
     pub min_group_size: u64,
+    /// Draft tags read as NULL (a server setting for non-admin roles, SPEC §2).
+    pub hide_drafts: bool,
 }
 
 tokio::task_local! {
@@ -182,6 +184,8 @@ impl Engine {
 pub struct SensitiveColumns {
     /// entity → sensitive tag names.
     tags: HashMap<String, BTreeSet<String>>,
+    /// entity → draft tag names.
+    drafts: HashMap<String, BTreeSet<String>>,
     /// source table name → sensitive source column names.
     sources: HashMap<String, BTreeSet<String>>,
 }
@@ -190,6 +194,13 @@ impl SensitiveColumns {
     pub fn of(catalog: &Catalog) -> Self {
         let mut out = SensitiveColumns::default();
         for (entity, tags) in &catalog.tags {
+            out.drafts.insert(
+                entity.clone(),
+                tags.iter()
+                    .filter(|t| t.status == "draft")
+                    .map(|t| t.name.clone())
+                    .collect(),
+            );
             let sensitive: Vec<_> = tags.iter().filter(|t| t.sensitive).collect();
             if sensitive.is_empty() {
                 continue;
@@ -217,18 +228,32 @@ impl SensitiveColumns {
         out
     }
 
-    /// The columns of a scanned table to mask.
-    fn for_table(&self, table: &datafusion::common::TableReference) -> Option<&BTreeSet<String>> {
+    /// The columns of a scanned table to mask (masked text) and to hide (NULL).
+    fn for_table(
+        &self,
+        table: &datafusion::common::TableReference,
+        sensitive: bool,
+        drafts: bool,
+    ) -> (BTreeSet<String>, BTreeSet<String>) {
         let name = table.table();
-        match table.schema() {
-            Some(schema)
-                if (name == "profile" || name == "profile_history")
-                    && self.tags.contains_key(schema) =>
-            {
-                self.tags.get(schema)
-            }
-            _ => self.sources.get(&name.to_ascii_lowercase()),
-        }
+        let empty = BTreeSet::new();
+        let profile = table
+            .schema()
+            .filter(|_| name == "profile" || name == "profile_history");
+        let masked = match profile {
+            Some(schema) if sensitive => self.tags.get(schema).unwrap_or(&empty).clone(),
+            None if sensitive => self
+                .sources
+                .get(&name.to_ascii_lowercase())
+                .unwrap_or(&empty)
+                .clone(),
+            _ => BTreeSet::new(),
+        };
+        let hidden = match profile {
+            Some(schema) if drafts => self.drafts.get(schema).unwrap_or(&empty).clone(),
+            _ => BTreeSet::new(),
+        };
+        (masked, hidden)
     }
 }
 
@@ -251,9 +276,11 @@ fn identifiers(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The masked value of a column of type `t`: asterisks for text, NULL otherwise.
-fn masked(t: &DataType) -> Expr {
+/// The masked value of a column of type `t`: asterisks for text, NULL otherwise (and NULL
+/// for hidden columns).
+fn masked(t: &DataType, hidden: bool) -> Expr {
     match t {
+        _ if hidden => lit(ScalarValue::try_from(t).unwrap_or(ScalarValue::Null)),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Expr::Cast(
             datafusion::logical_expr::Cast::new(Box::new(lit("******")), t.clone()),
         ),
@@ -306,7 +333,12 @@ impl AnalyzerRule for MaskSensitive {
         plan: LogicalPlan,
         _config: &ConfigOptions,
     ) -> datafusion::error::Result<LogicalPlan> {
-        if !matches!(Principal::current(), Some(p) if p.role == Role::Viewer) {
+        let Some(principal) = Principal::current() else {
+            return Ok(plan);
+        };
+        let mask_sensitive = principal.role == Role::Viewer;
+        let hide_drafts = principal.hide_drafts && principal.role != Role::Admin;
+        if !mask_sensitive && !hide_drafts {
             return Ok(plan);
         }
         let sensitive = self.sensitive();
@@ -314,23 +346,26 @@ impl AnalyzerRule for MaskSensitive {
             let LogicalPlan::TableScan(scan) = &node else {
                 return Ok(Transformed::no(node));
             };
-            let Some(columns) = sensitive.for_table(&scan.table_name) else {
-                return Ok(Transformed::no(node));
+            let (masked_columns, hidden) =
+                sensitive.for_table(&scan.table_name, mask_sensitive, hide_drafts);
+            let is = |set: &BTreeSet<String>, name: &str| {
+                set.contains(name) || set.contains(&name.to_ascii_lowercase())
             };
             let schema = node.schema().clone();
-            if !schema.fields().iter().any(|f| {
-                columns.contains(&f.name().to_ascii_lowercase()) || columns.contains(f.name())
-            }) {
+            if !schema
+                .fields()
+                .iter()
+                .any(|f| is(&masked_columns, f.name()) || is(&hidden, f.name()))
+            {
                 return Ok(Transformed::no(node));
             }
             let exprs: Vec<Expr> = schema
                 .iter()
                 .map(|(qualifier, field)| {
                     let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
-                    let hide = columns.contains(field.name())
-                        || columns.contains(&field.name().to_ascii_lowercase());
-                    let value = if hide {
-                        masked(field.data_type())
+                    let hide = is(&hidden, field.name());
+                    let value = if hide || is(&masked_columns, field.name()) {
+                        masked(field.data_type(), hide)
                     } else {
                         column
                     };

@@ -24,6 +24,7 @@ pub struct Auth {
     users: Option<UsersFile>,
     ttl: Duration,
     min_group_size: u64,
+    hide_drafts: bool,
     tokens: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
@@ -34,11 +35,17 @@ pub struct LoginFailure {
 }
 
 impl Auth {
-    pub fn new(users: Option<UsersFile>, ttl: Duration, min_group_size: u64) -> Self {
+    pub fn new(
+        users: Option<UsersFile>,
+        ttl: Duration,
+        min_group_size: u64,
+        hide_drafts: bool,
+    ) -> Self {
         Self {
             users,
             ttl,
             min_group_size,
+            hide_drafts,
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -52,6 +59,7 @@ impl Auth {
             } else {
                 0
             },
+            hide_drafts: self.hide_drafts,
         }
     }
 
@@ -157,7 +165,7 @@ mod tests {
     fn basic_login_issues_tokens_that_expire() {
         let mut users = UsersFile::default();
         users.add("ann", Role::Viewer, "pw:1").expect("add");
-        let auth = Auth::new(Some(users), Duration::from_millis(200), 5);
+        let auth = Auth::new(Some(users), Duration::from_millis(200), 5, false);
         // Unpadded base64 (Go clients) and a colon in the password.
         let (p, token) = auth.login(&basic("ann:pw:1", false)).ok().expect("login");
         assert_eq!((p.role, p.min_group_size), (Role::Viewer, 5));

@@ -32,6 +32,8 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub token_ttl: Duration,
     pub min_group_size: u64,
+    /// Draft tags read as NULL for analysts and viewers.
+    pub hide_drafts: bool,
     pub limits: service::Limits,
 }
 
@@ -58,6 +60,7 @@ pub fn flight_service(
         users,
         options.token_ttl,
         options.min_group_size,
+        options.hide_drafts,
     ));
     let service = service::TagFusionService::new(engine, auth, options.limits.clone());
     // Large parameter batches and results: 64 MiB messages.

@@ -395,6 +395,7 @@ impl TagFusionService {
             },
             role: Role::Viewer,
             min_group_size: 0,
+            hide_drafts: true,
         };
         let engine = self.engine.clone();
         let detail = peer.map(|p| format!("from {p}"));

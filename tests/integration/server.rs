@@ -468,6 +468,29 @@ fn roles_are_enforced_on_the_plan() {
     });
 }
 
+#[test]
+fn draft_tags_can_be_hidden_from_non_admins() {
+    let s = Sandbox::new();
+    let server = start(&s, &["--hide-draft-tags"]);
+    runtime().block_on(async {
+        let mut ann = client(&server.addr, "ann", "ann-pw:1").await;
+        query(&mut ann, "ALTER TAG customer.gender SET STATUS approved")
+            .await
+            .expect("approve");
+        // gender is approved, orders_30d still a draft.
+        let sql = "SELECT gender, orders_30d FROM customer.profile WHERE customer_id = 'C1'";
+        let mut bob = client(&server.addr, "bob", "bob-pw").await;
+        assert_eq!(
+            rows(&query(&mut bob, sql).await.expect("analyst")),
+            vec!["女|NULL"]
+        );
+        assert_eq!(
+            rows(&query(&mut ann, sql).await.expect("admin")),
+            vec!["女|3"]
+        );
+    });
+}
+
 const ADBC_PY: &str = r#"
 import json, sys
 import adbc_driver_flightsql.dbapi as fsql
