@@ -8,6 +8,7 @@ mod output;
 mod persona;
 mod refresh;
 mod registry;
+mod reload;
 mod scratch;
 mod segment_profile;
 mod segment_sets;
@@ -70,6 +71,8 @@ pub struct Engine {
     progress: bool,
     user: String,
     usage: usage::UsageCounter,
+    /// Catalog table versions last loaded (see `reload`).
+    seen_versions: Mutex<Vec<Option<u64>>>,
 }
 
 impl Engine {
@@ -117,6 +120,7 @@ impl Engine {
                 progress: options.progress,
                 user: options.user,
                 usage: usage::UsageCounter::default(),
+                seen_versions: Mutex::new(Vec::new()),
             }
         });
         let failed = engine.restore_sources(None).await;
@@ -128,6 +132,7 @@ impl Engine {
                 eprintln!("warning: table '{name}' could not be restored: {e}");
             }
         }
+        engine.mark_catalog_seen().await?;
         Ok(engine)
     }
 

@@ -24,6 +24,9 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
+/// How often the server looks for catalog changes made by other processes.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+
 /// How `tagfusion serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -84,6 +87,8 @@ pub async fn serve(engine: Arc<Engine>, options: ServeOptions) -> Result<()> {
             .tls_config(tls)
             .map_err(|e| Error::invalid(format!("TLS: {e}")))?;
     }
+    // Usage counts are written every minute; what other processes commit (a scheduled
+    // `tagfusion run` refreshing profiles) is picked up within seconds.
     let flusher = {
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -92,6 +97,18 @@ pub async fn serve(engine: Arc<Engine>, options: ServeOptions) -> Result<()> {
                 tick.tick().await;
                 if let Err(e) = engine.flush_usage().await {
                     eprintln!("warning: tag usage not written: {e}");
+                }
+            }
+        })
+    };
+    let reloader = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RELOAD_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = engine.reload_if_changed().await {
+                    eprintln!("warning: cannot reload the catalog: {e}");
                 }
             }
         })
@@ -127,6 +144,7 @@ pub async fn serve(engine: Arc<Engine>, options: ServeOptions) -> Result<()> {
         .await
         .map_err(|e| Error::invalid(format!("cannot serve on {addr}: {e}")));
     flusher.abort();
+    reloader.abort();
     engine.flush_usage().await?;
     result
 }

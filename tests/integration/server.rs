@@ -488,6 +488,32 @@ fn draft_tags_can_be_hidden_from_non_admins() {
             rows(&query(&mut ann, sql).await.expect("admin")),
             vec!["女|3"]
         );
+
+        // Another process changes the warehouse (a scheduled refresh, a new segment): the
+        // server picks it up within seconds.
+        s.ok(&[
+            "run",
+            "-c",
+            "CREATE SEGMENT customer.from_cli AS orders_30d = 0",
+            "-c",
+            "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-02 00:00:00'",
+        ]);
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if let Ok(b) = query(&mut ann, "SELECT count(*) FROM customer.from_cli").await {
+                seen = rows(&b);
+                break;
+            }
+        }
+        assert_eq!(seen, vec!["1"]);
+        let b = query(
+            &mut ann,
+            "SELECT count(DISTINCT snapshot_at) FROM customer.profile_history",
+        )
+        .await
+        .expect("history");
+        assert_eq!(rows(&b), vec!["2"]);
     });
 }
 
