@@ -17,6 +17,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod parser;
+pub mod repl;
 pub mod report;
 pub mod server;
 pub mod warehouse;

@@ -254,11 +254,13 @@ pub async fn main() -> i32 {
             .map_err(|e| (e, None)),
         None => {
             if std::io::stdin().is_terminal() {
-                eprintln!(
-                    "tagfusion: the interactive REPL is not part of this build yet; run a script \
-                     with `tagfusion run FILE.sql`, pipe one on standard input, or try `tagfusion demo`"
-                );
-                return 2;
+                return match crate::repl::run(&cli.global).await {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprint!("{}", render_error(&e, None));
+                        1
+                    }
+                };
             }
             match read_stdin() {
                 Ok(script) => run(&cli.global, vec![script]).await,

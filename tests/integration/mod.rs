@@ -1,6 +1,7 @@
 mod cli;
 mod demo;
 mod models;
+mod repl;
 mod report;
 mod server;
 mod warehouse;

@@ -1,0 +1,214 @@
+//! The interactive REPL: `tagfusion` with a terminal on stdin.
+//!
+//! - [`helper`]: completion from the live catalog, highlighting, multi-line input to `;`;
+//! - [`commands`]: meta commands (`\?`, `\tags`, `\d`, `\timing`, `\format`, `\i`, `\q`);
+//! - [`table`]: result tables aligned for wide characters, truncated with a row count.
+//!
+//! Statements run on the same engine as scripts; Ctrl-C cancels the running one (its plan is
+//! dropped) and the session goes on; errors print like the CLI's, caret included.
+
+pub mod commands;
+pub mod helper;
+pub mod table;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::{CompletionType, Config, Editor};
+
+use crate::cli::{Format, GlobalOptions, Script, print_output, render_error};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use commands::Action;
+use helper::{Names, ReplHelper};
+
+/// Rows a table shows before it is cut (the rest is counted).
+const MAX_ROWS: usize = 40;
+
+/// The history file: `TAGFUSION_HISTORY`, else `~/.tagfusion_history`.
+fn history_path() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("TAGFUSION_HISTORY") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tagfusion_history"))
+}
+
+/// Names for completion from the catalog and the session.
+async fn completion_names(engine: &Engine) -> Names {
+    let catalog = engine.catalog().await;
+    let mut words: Vec<String> = Vec::new();
+    for (entity, def) in &catalog.entities {
+        words.push(entity.clone());
+        words.push(format!("{entity}.profile"));
+        words.push(format!("{entity}.profile_history"));
+        words.push(def.key.clone());
+        for t in catalog.tags_of(entity) {
+            words.push(t.name.clone());
+            words.push(format!("{entity}.{}", t.name));
+        }
+        for s in catalog.segments_of(entity) {
+            words.push(format!("{entity}.{}", s.name));
+        }
+    }
+    let ctx = engine.context();
+    for (catalog_name, schema) in crate::server::metadata::schemas(engine) {
+        if let Some(provider) = ctx.catalog(&catalog_name).and_then(|c| c.schema(&schema)) {
+            for table in provider.table_names() {
+                if schema == "public" {
+                    words.push(table.clone());
+                }
+                words.push(format!("{schema}.{table}"));
+                if let Ok(Some(t)) = provider.table(&table).await {
+                    words.extend(t.schema().fields().iter().map(|f| f.name().clone()));
+                }
+            }
+        }
+    }
+    let state = ctx.state();
+    words.extend(state.scalar_functions().keys().cloned());
+    words.extend(state.aggregate_functions().keys().cloned());
+    words.extend(state.window_functions().keys().cloned());
+    words.sort();
+    words.dedup();
+    Names { words }
+}
+
+struct Session {
+    engine: Arc<Engine>,
+    format: Format,
+    timing: bool,
+}
+
+impl Session {
+    /// Parses and runs `text` (one or more statements). Errors are printed; the session goes on.
+    async fn run(&mut self, name: &str, text: &str) {
+        let script = Script {
+            name: name.to_string(),
+            text: text.to_string(),
+        };
+        let statements = match self.engine.parse(text) {
+            Ok(s) => s,
+            Err(e) => {
+                eprint!("{}", render_error(&e, Some(&script)));
+                return;
+            }
+        };
+        for statement in &statements {
+            let started = Instant::now();
+            let engine = self.engine.clone();
+            let format = self.format;
+            let work = async {
+                let output = engine.execute(statement).await?;
+                if format == Format::Table {
+                    let (text, _) = table::render(output, MAX_ROWS).await?;
+                    print!("{text}");
+                } else {
+                    let mut out = std::io::stdout().lock();
+                    print_output(output, format, &mut out).await?;
+                }
+                Ok::<(), Error>(())
+            };
+            let result = tokio::select! {
+                r = work => r,
+                _ = tokio::signal::ctrl_c() => {
+                    println!("cancelled");
+                    let _ = std::io::stdout().flush();
+                    return;
+                }
+            };
+            if let Err(e) = result {
+                eprint!("{}", render_error(&e.at(statement.location), Some(&script)));
+                return;
+            }
+            if self.timing {
+                println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1e3);
+            }
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+/// Runs the REPL until `\q` or Ctrl-D.
+pub async fn run(global: &GlobalOptions) -> Result<()> {
+    let engine = global.open_engine().await?;
+    let names = Arc::new(RwLock::new(completion_names(&engine).await));
+    let config = Config::builder()
+        .history_ignore_space(true)
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .max_history_size(10_000)
+        .map_err(|e| Error::invalid(format!("REPL: {e}")))?
+        .build();
+    let mut editor: Editor<ReplHelper, FileHistory> =
+        Editor::with_config(config).map_err(|e| Error::invalid(format!("REPL: {e}")))?;
+    editor.set_helper(Some(ReplHelper {
+        names: names.clone(),
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }));
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    println!(
+        "TagFusion {} — warehouse {}. Statements end with ';'. \\? for help, \\q to quit.",
+        env!("CARGO_PKG_VERSION"),
+        global.warehouse
+    );
+    let mut session = Session {
+        engine: engine.clone(),
+        format: global.format.unwrap_or(Format::Table),
+        timing: false,
+    };
+    loop {
+        let line = tokio::task::block_in_place(|| editor.readline("tagfusion> "));
+        match line {
+            Ok(input) => {
+                let input = input.trim();
+                if input.is_empty() {
+                    continue;
+                }
+                let _ = editor.add_history_entry(input);
+                if let Some(h) = &history {
+                    let _ = editor.append_history(h);
+                }
+                if input.starts_with('\\') {
+                    match commands::interpret(&engine, input).await {
+                        Action::Quit => break,
+                        Action::Print(text) => println!("{text}"),
+                        Action::SetFormat(f) => {
+                            session.format = f;
+                            println!("format {}", format!("{f:?}").to_lowercase());
+                        }
+                        Action::ToggleTiming => {
+                            session.timing = !session.timing;
+                            println!("timing {}", if session.timing { "on" } else { "off" });
+                        }
+                        Action::Run(sql) => session.run("command", &sql).await,
+                        Action::Include(path) => match std::fs::read_to_string(&path) {
+                            Ok(text) => session.run(&path, &text).await,
+                            Err(e) => eprintln!("error: cannot read {path}: {e}"),
+                        },
+                    }
+                } else {
+                    session.run("stdin", input).await;
+                }
+                // DDL may have added tags, segments or tables: refresh completion.
+                let fresh = completion_names(&engine).await;
+                if let Ok(mut n) = names.write() {
+                    *n = fresh;
+                }
+            }
+            Err(ReadlineError::Interrupted) => {
+                // Ctrl-C at the prompt clears the line.
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Error::invalid(format!("REPL: {e}"))),
+        }
+    }
+    engine.flush_usage().await
+}
