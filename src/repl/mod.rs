@@ -77,6 +77,37 @@ async fn completion_names(engine: &Engine) -> Names {
     Names { words }
 }
 
+/// A spinner with the elapsed time on stderr, shown only when a statement takes longer than
+/// half a second (REFRESH draws its own progress bars).
+struct Spinner {
+    bar: indicatif::ProgressBar,
+    show: tokio::task::JoinHandle<()>,
+}
+
+impl Spinner {
+    fn start() -> Self {
+        let bar = indicatif::ProgressBar::hidden();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} running… {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        let shown = bar.clone();
+        let show = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if std::io::stderr().is_terminal() {
+                shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                shown.enable_steady_tick(std::time::Duration::from_millis(120));
+            }
+        });
+        Self { bar, show }
+    }
+
+    fn clear(&self) {
+        self.show.abort();
+        self.bar.finish_and_clear();
+    }
+}
+
 struct Session {
     engine: Arc<Engine>,
     format: Format,
@@ -101,12 +132,15 @@ impl Session {
             let started = Instant::now();
             let engine = self.engine.clone();
             let format = self.format;
+            let spinner = Spinner::start();
             let work = async {
                 let output = engine.execute(statement).await?;
                 if format == Format::Table {
                     let (text, _) = table::render(output, MAX_ROWS).await?;
+                    spinner.clear();
                     print!("{text}");
                 } else {
+                    spinner.clear();
                     let mut out = std::io::stdout().lock();
                     print_output(output, format, &mut out).await?;
                 }
@@ -115,11 +149,13 @@ impl Session {
             let result = tokio::select! {
                 r = work => r,
                 _ = tokio::signal::ctrl_c() => {
+                    spinner.clear();
                     println!("cancelled");
                     let _ = std::io::stdout().flush();
                     return;
                 }
             };
+            spinner.clear();
             if let Err(e) = result {
                 eprint!("{}", render_error(&e.at(statement.location), Some(&script)));
                 return;

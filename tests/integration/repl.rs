@@ -56,6 +56,17 @@ fn multi_line_statements_meta_commands_errors_and_history() {
     p.send_line("\\d customer").expect("send");
     let out = until(&mut p, "\\d+ rows?");
     assert!(out.contains("customer_id"), "{out}");
+    p.send_line("\\segments").expect("send");
+    until(&mut p, "0 rows");
+    std::fs::write(s.path("script.sql"), "SELECT 'from a file' AS source;").expect("script");
+    p.send_line(format!("\\i {}", s.path("script.sql").display()))
+        .expect("send");
+    until(&mut p, "from a file");
+    // A slow statement shows a spinner with the elapsed time.
+    p.send_line("SELECT count(*) FROM generate_series(1, 60000000);")
+        .expect("send");
+    until(&mut p, "running… [0-9]+s");
+    until(&mut p, "60000000");
     p.send_line("\\timing").expect("send");
     until(&mut p, "timing on");
     p.send_line("SELECT count(*) AS n FROM customer.profile;")
