@@ -138,6 +138,18 @@ fn ipc_schema(schema: &Schema) -> Result<prost::bytes::Bytes, Status> {
     Ok(bytes)
 }
 
+/// The parameter batches a client sends with DoPut.
+async fn read_parameters(
+    request: Request<PeekableFlightDataStream>,
+) -> Result<Vec<RecordBatch>, Status> {
+    arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
+        request.into_inner().map_err(FlightError::from),
+    )
+    .try_collect()
+    .await
+    .map_err(|e| Status::invalid_argument(format!("cannot read parameters: {e}")))
+}
+
 fn handle_id(bytes: &[u8]) -> Result<Uuid, Status> {
     Uuid::from_slice(bytes).map_err(|_| Status::invalid_argument("unknown statement handle"))
 }
@@ -569,13 +581,7 @@ impl FlightSqlService for TagFusionService {
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let principal = self.principal(&request)?;
         let id = handle_id(&query.prepared_statement_handle)?;
-        let batches: Vec<RecordBatch> =
-            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
-                request.into_inner().map_err(FlightError::from),
-            )
-            .try_collect()
-            .await
-            .map_err(|e| Status::invalid_argument(format!("cannot read parameters: {e}")))?;
+        let batches = read_parameters(request).await?;
         let params = batches.into_iter().find(|b| b.num_rows() > 0);
         let mut prepared = lock(&self.prepared);
         match prepared.get_mut(&id) {
@@ -598,13 +604,7 @@ impl FlightSqlService for TagFusionService {
     ) -> Result<i64, Status> {
         let principal = self.principal(&request)?;
         let (sql, _) = self.prepared_sql(&principal, &query.prepared_statement_handle)?;
-        let batches: Vec<RecordBatch> =
-            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
-                request.into_inner().map_err(FlightError::from),
-            )
-            .try_collect()
-            .await
-            .map_err(|e| Status::invalid_argument(format!("cannot read parameters: {e}")))?;
+        let batches = read_parameters(request).await?;
         let mut rows = Vec::new();
         for b in batches.iter().filter(|b| b.num_columns() > 0) {
             rows.extend(Self::parameter_rows(b)?);

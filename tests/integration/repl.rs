@@ -105,6 +105,8 @@ fn ctrl_c_cancels_the_running_statement_and_ctrl_d_exits() {
     p.send_line("SELECT 6 * 7 AS n;").expect("send");
     let out = until(&mut p, "1 row");
     assert!(out.contains("42"), "{out}");
+    // Ctrl-D must reach the line editor, not the terminal's cooked mode between prompts.
+    p.expect(PROMPT).expect("prompt before ctrl-d");
     p.send("\x04").expect("ctrl-d");
     p.expect(expectrl::Eof).expect("exits on ctrl-d");
 }

@@ -140,6 +140,26 @@ pub async fn query(
     Ok(out)
 }
 
+/// Every batch of a FlightInfo's endpoints.
+pub async fn fetch(
+    c: &mut FlightSqlServiceClient<Channel>,
+    info: arrow_flight::FlightInfo,
+) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("ticket");
+        let batches: Vec<RecordBatch> = c
+            .do_get(ticket)
+            .await
+            .expect("do_get")
+            .try_collect()
+            .await
+            .expect("batches");
+        out.extend(batches);
+    }
+    out
+}
+
 /// Rows as "v1|v2|…" (NULL as NULL).
 pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
     let options = FormatOptions::default().with_null("NULL");
@@ -244,14 +264,7 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
         .expect("params");
         st.set_parameters(params).expect("bind");
         let info = st.execute().await.expect("execute prepared");
-        let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-        let b: Vec<RecordBatch> = ann
-            .do_get(ticket)
-            .await
-            .expect("get")
-            .try_collect()
-            .await
-            .expect("rows");
+        let b = fetch(&mut ann, info).await;
         assert_eq!(rows(&b), vec!["C1"]);
         st.close().await.expect("close");
         let mut st = ann
@@ -270,13 +283,7 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
         )
         .expect("bind");
         let info = st.execute().await.expect("execute ?");
-        let b: Vec<RecordBatch> = ann
-            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
-            .await
-            .expect("get")
-            .try_collect()
-            .await
-            .expect("rows");
+        let b = fetch(&mut ann, info).await;
         assert_eq!(rows(&b), vec!["2"]);
 
         // Metadata: SqlInfo, schemas, tables with their schemas, primary keys, types.
@@ -284,13 +291,7 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
             .get_sql_info(vec![SqlInfo::FlightSqlServerName])
             .await
             .expect("sql info");
-        let b: Vec<RecordBatch> = ann
-            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
-            .await
-            .expect("get")
-            .try_collect()
-            .await
-            .expect("rows");
+        let b = fetch(&mut ann, info).await;
         assert!(rows(&b)[0].contains("TagFusion"), "{:?}", rows(&b));
         let info = ann
             .get_db_schemas(CommandGetDbSchemas {
@@ -299,13 +300,7 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
             })
             .await
             .expect("schemas");
-        let b: Vec<RecordBatch> = ann
-            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
-            .await
-            .expect("get")
-            .try_collect()
-            .await
-            .expect("rows");
+        let b = fetch(&mut ann, info).await;
         assert_eq!(rows(&b), vec!["datafusion|customer"]);
         let info = ann
             .get_tables(CommandGetTables {
@@ -317,13 +312,7 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
             })
             .await
             .expect("tables");
-        let b: Vec<RecordBatch> = ann
-            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
-            .await
-            .expect("get")
-            .try_collect()
-            .await
-            .expect("rows");
+        let b = fetch(&mut ann, info).await;
         let names: Vec<String> = rows(&b)
             .iter()
             .map(|r| r.split('|').take(4).collect::<Vec<_>>().join("|"))
@@ -349,13 +338,7 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
             })
             .await
             .expect("pk");
-        let b: Vec<RecordBatch> = ann
-            .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
-            .await
-            .expect("get")
-            .try_collect()
-            .await
-            .expect("rows");
+        let b = fetch(&mut ann, info).await;
         assert_eq!(
             rows(&b),
             vec![
@@ -370,13 +353,7 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
                 .expect("xdbc"),
             ann.get_catalogs().await.expect("catalogs"),
         ] {
-            let b: Vec<RecordBatch> = ann
-                .do_get(info.endpoint[0].ticket.clone().expect("ticket"))
-                .await
-                .expect("get")
-                .try_collect()
-                .await
-                .expect("rows");
+            let b = fetch(&mut ann, info).await;
             assert!(!rows(&b).is_empty());
         }
         // Updates: DDL through DoPut.
