@@ -23,6 +23,9 @@ impl Engine {
         object: &str,
         detail: Option<String>,
     ) -> Result<()> {
+        // One append at a time from this process: concurrent Delta appends to the same table
+        // conflict and, under load (32 clients looking up personas), exhaust their retries.
+        let _one_at_a_time = self.audit_lock.lock().await;
         let record = AuditRecord {
             at: Utc::now(),
             user: self.acting_user(),

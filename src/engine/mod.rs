@@ -71,6 +71,8 @@ pub struct Engine {
     progress: bool,
     user: String,
     usage: usage::UsageCounter,
+    /// Serialises audit appends (see `audit`).
+    audit_lock: Mutex<()>,
     /// Catalog table versions last loaded (see `reload`).
     seen_versions: Mutex<Vec<Option<u64>>>,
 }
@@ -121,6 +123,7 @@ impl Engine {
                 user: options.user,
                 usage: usage::UsageCounter::default(),
                 seen_versions: Mutex::new(Vec::new()),
+                audit_lock: Mutex::new(()),
             }
         });
         let failed = engine.restore_sources(None).await;
