@@ -125,9 +125,17 @@ pub async fn query(
         .execute(sql.to_string(), None)
         .await
         .map_err(|e| e.to_string())?;
+    try_fetch(c, info).await
+}
+
+/// Every batch of a FlightInfo's endpoints, or the first error.
+async fn try_fetch(
+    c: &mut FlightSqlServiceClient<Channel>,
+    info: arrow_flight::FlightInfo,
+) -> Result<Vec<RecordBatch>, String> {
     let mut out = Vec::new();
     for endpoint in info.endpoint {
-        let ticket = endpoint.ticket.expect("ticket");
+        let ticket = endpoint.ticket.ok_or("no ticket")?;
         let batches: Vec<RecordBatch> = c
             .do_get(ticket)
             .await
@@ -145,19 +153,7 @@ pub async fn fetch(
     c: &mut FlightSqlServiceClient<Channel>,
     info: arrow_flight::FlightInfo,
 ) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    for endpoint in info.endpoint {
-        let ticket = endpoint.ticket.expect("ticket");
-        let batches: Vec<RecordBatch> = c
-            .do_get(ticket)
-            .await
-            .expect("do_get")
-            .try_collect()
-            .await
-            .expect("batches");
-        out.extend(batches);
-    }
-    out
+    try_fetch(c, info).await.expect("fetch")
 }
 
 /// Rows as "v1|v2|…" (NULL as NULL).
