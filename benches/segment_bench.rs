@@ -97,8 +97,7 @@ async fn main() {
             a.warehouse.display()
         );
         let start = Instant::now();
-        let dir = a.warehouse.join("demo");
-        demo::prepare(&engine, demo::Industry::Retail, &dir, a.customers, |_| {})
+        demo::prepare(&engine, demo::Industry::Retail, a.customers, |_| {})
             .await
             .expect("demo data and refresh");
         eprintln!("built in {:.1} s", start.elapsed().as_secs_f64());

@@ -39,12 +39,16 @@ pub enum Error {
     Forbidden(String),
 
     /// An error from DataFusion while planning or running a query.
-    #[error("{}", clean_datafusion_message(.0))]
+    #[error("{}", datafusion_message(.0))]
     DataFusion(#[from] datafusion::error::DataFusionError),
 
     /// An error from the Delta Lake warehouse.
-    #[error("warehouse: {0}")]
+    #[error("{}", delta_message(.0))]
     Delta(#[from] deltalake::DeltaTableError),
+
+    /// An error from object storage (S3) outside a query or a Delta operation.
+    #[error("{}", storage_message(.0))]
+    Storage(#[from] object_store::Error),
 
     #[error("{context}: {source}")]
     Io {
@@ -73,6 +77,34 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
         Some(s) => format!("; did you mean '{s}'?"),
         None => String::new(),
     }
+}
+
+/// The message of an error and of every error that caused it, joined by ": ".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+fn delta_message(e: &deltalake::DeltaTableError) -> String {
+    let text = with_causes(e);
+    crate::storage::explain(&text).unwrap_or_else(|| format!("warehouse: {e}"))
+}
+
+fn storage_message(e: &object_store::Error) -> String {
+    crate::storage::explain(&with_causes(e)).unwrap_or_else(|| format!("storage: {e}"))
+}
+
+fn datafusion_message(e: &datafusion::error::DataFusionError) -> String {
+    crate::storage::explain(&with_causes(e)).unwrap_or_else(|| clean_datafusion_message(e))
 }
 
 /// DataFusion prefixes its messages with the error kind ("Error during planning: …"); users

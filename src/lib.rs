@@ -4,7 +4,8 @@
 //! - [`parser`]: SQL + the TAG DSL, with locations;
 //! - [`catalog`]: entities, tags, sources, snapshots, stored in the warehouse;
 //! - [`compiler`]: tag definitions → one profile query, in dependency order;
-//! - [`warehouse`]: Delta tables under a directory;
+//! - [`warehouse`]: Delta tables under a directory or an S3 prefix;
+//! - [`storage`]: S3 stores for sources, exports and the warehouse, and their errors;
 //! - [`engine`]: the session every front end talks to;
 //! - [`cli`]: `tagfusion run`, scripts on stdin, output formats, error reports;
 //! - [`report`]: self-contained HTML reports (segment size history and profile);
@@ -20,6 +21,7 @@ pub mod parser;
 pub mod repl;
 pub mod report;
 pub mod server;
+pub mod storage;
 pub mod warehouse;
 
 pub use engine::{Engine, EngineOptions, Output};

@@ -5,8 +5,6 @@
 //! a stable hash of the key and a salt into `0..n` — so the same `clients` always gives the same
 //! files, on any machine, without a random generator.
 
-use std::path::Path;
-
 use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
 use crate::parser::quote_str;
@@ -91,7 +89,7 @@ fn referrals(n: usize) -> String {
 /// rows per table. `tick` is called with the number of tables done.
 pub async fn generate(
     engine: &Engine,
-    dir: &Path,
+    data: &super::DemoData<'_>,
     clients_n: usize,
     mut tick: impl FnMut(usize),
 ) -> Result<Vec<(&'static str, usize)>> {
@@ -103,7 +101,7 @@ pub async fn generate(
             "transactions" => transactions(),
             _ => referrals(clients_n),
         };
-        let location = dir.join(table);
+        let location = data.dir().join(table);
         std::fs::create_dir_all(&location)
             .map_err(|e| Error::io(format!("cannot create {}", location.display()), e))?;
         let file = location.join("part-0.parquet");
@@ -130,7 +128,7 @@ pub async fn generate(
             .unwrap_or(0);
         let register = format!(
             "CREATE OR REPLACE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION {}",
-            quote_str(&format!("{}/", location.display()))
+            quote_str(&data.publish(table).await?)
         );
         let _: Vec<Output> = engine.run_script(&register).await?;
         counts.push((*table, written));

@@ -8,6 +8,7 @@ pub mod finance;
 pub mod retail;
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,6 +17,7 @@ use crate::cli::{GlobalOptions, print_output};
 use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
 use crate::parser::quote_str;
+use crate::warehouse::Warehouse;
 
 /// The retail tag template shipped with the binary (`sql/templates/retail.sql`).
 pub const RETAIL_TEMPLATE: &str = include_str!("../../sql/templates/retail.sql");
@@ -71,25 +73,87 @@ impl Industry {
     }
 }
 
-/// Generates the demo data of `industry` under `dir`, registers its tables, applies its template
-/// and refreshes the profile as of the data's end. Returns the rows generated per table and the
-/// refresh summary. `tick` follows the generation (units of [`progress_units`]).
+/// Where the demo's generated tables go: `demo/<table>/part-0.parquet` in the warehouse.
+/// Generators write local files under [`DemoData::dir`]; on an S3 warehouse that is a staging
+/// directory and [`DemoData::publish`] uploads each table.
+pub struct DemoData<'a> {
+    warehouse: &'a Warehouse,
+    dir: PathBuf,
+    staging: bool,
+}
+
+impl<'a> DemoData<'a> {
+    pub fn new(warehouse: &'a Warehouse) -> Result<Self> {
+        let (dir, staging) = match warehouse.local_path("demo") {
+            Some(dir) => (dir, false),
+            None => (
+                std::env::temp_dir().join(format!("tagfusion-demo-{}", uuid::Uuid::new_v4())),
+                true,
+            ),
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        Ok(Self {
+            warehouse,
+            dir,
+            staging,
+        })
+    }
+
+    /// The local directory the generators write `<table>/part-0.parquet` under.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the data is, for the summary line.
+    pub fn location(&self) -> String {
+        match self.warehouse.url("demo") {
+            Ok(url) if self.staging => url.to_string(),
+            _ => self.dir.display().to_string(),
+        }
+    }
+
+    /// Makes `table` available in the warehouse; returns the location to register it at.
+    pub async fn publish(&self, table: &str) -> Result<String> {
+        if !self.staging {
+            return Ok(format!("{}/", self.dir.join(table).display()));
+        }
+        let relative = format!("demo/{table}/part-0.parquet");
+        self.warehouse
+            .upload(&self.dir.join(table).join("part-0.parquet"), &relative)
+            .await?;
+        Ok(self.warehouse.url(&format!("demo/{table}"))?.to_string())
+    }
+}
+
+impl Drop for DemoData<'_> {
+    fn drop(&mut self) {
+        if self.staging {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Generates the demo data of `industry` into the warehouse's `demo/`, registers its tables,
+/// applies its template and refreshes the profile as of the data's end. Returns the rows
+/// generated per table and the refresh summary. `tick` follows the generation (units of
+/// [`progress_units`]).
 pub async fn prepare(
     engine: &Engine,
     industry: Industry,
-    dir: &std::path::Path,
     customers: usize,
     tick: impl FnMut(usize),
 ) -> Result<(Vec<(&'static str, usize)>, Vec<Output>)> {
+    let data = DemoData::new(engine.warehouse())?;
     let generated = match industry {
         Industry::Retail => {
-            let g = retail::generate(dir, customers, SEED, tick)?;
+            let g = retail::generate(data.dir(), customers, SEED, tick)?;
             let mut setup = String::new();
             for table in retail::TABLES {
-                let location = dir.join(table);
+                let location = data.publish(table).await?;
                 setup.push_str(&format!(
                     "CREATE OR REPLACE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION {};\n",
-                    quote_str(&format!("{}/", location.display()))
+                    quote_str(&location)
                 ));
             }
             engine.run_script(&setup).await?;
@@ -100,7 +164,7 @@ pub async fn prepare(
                 ("app_events", g.events),
             ]
         }
-        Industry::Finance => finance::generate(engine, dir, customers, tick).await?,
+        Industry::Finance => finance::generate(engine, &data, customers, tick).await?,
     };
     let (path, template) = industry.template();
     for statement in engine.parse(template)? {
@@ -133,10 +197,10 @@ pub async fn run(global: &GlobalOptions, industry: Industry, customers: usize) -
     }
     let clock = Instant::now();
     let engine = global.open_engine().await?;
-    let dir = engine
-        .warehouse()
-        .local_path("demo")
-        .ok_or_else(|| Error::invalid("the demo needs a local warehouse directory"))?;
+    let location = match engine.warehouse().local_path("demo") {
+        Some(dir) => dir.display().to_string(),
+        None => engine.warehouse().url("demo")?.to_string(),
+    };
     let terminal = std::io::stderr().is_terminal();
     let entity = industry.entity();
 
@@ -151,7 +215,7 @@ pub async fn run(global: &GlobalOptions, industry: Industry, customers: usize) -
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
-    let (generated, refresh) = prepare(&engine, industry, &dir, customers, |done| {
+    let (generated, refresh) = prepare(&engine, industry, customers, |done| {
         bar.set_position(done as u64)
     })
     .await?;
@@ -171,7 +235,7 @@ pub async fn run(global: &GlobalOptions, industry: Industry, customers: usize) -
         .collect();
     say(
         &mut out,
-        &format!("Generated {} in {}", tables.join(", "), dir.display()),
+        &format!("Generated {} in {location}", tables.join(", ")),
     );
     say(
         &mut out,

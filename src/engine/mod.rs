@@ -35,6 +35,7 @@ use tokio::sync::{Mutex, RwLock};
 use crate::catalog::{Catalog, store};
 use crate::error::Result;
 use crate::parser::{self, ParsedStatement, Statement};
+use crate::storage;
 use crate::warehouse::Warehouse;
 
 /// How to open an engine.
@@ -80,7 +81,7 @@ pub struct Engine {
 impl Engine {
     /// Opens the warehouse (creating it if needed) and restores its catalog and tables.
     pub async fn open(options: EngineOptions) -> Result<Arc<Self>> {
-        let warehouse = Warehouse::open(&options.warehouse)?;
+        let warehouse = Warehouse::open(&options.warehouse).await?;
         let mut config = tagfusion_udfs::with_config(
             SessionConfig::new()
                 .with_information_schema(true)
@@ -96,18 +97,28 @@ impl Engine {
             .parquet
             .schema_force_view_types = false;
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
-        let mut runtime = RuntimeEnvBuilder::new();
+        // S3 buckets are opened on first use from the AWS environment (crate::storage).
+        let mut runtime =
+            RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(storage::Stores::new()));
         if let Some(limit) = options.memory_limit {
             // A greedy pool: the fair spill pool starves the running operator (apache/datafusion#22036).
             runtime = runtime.with_memory_limit(limit, 1.0);
         }
         // Delta's planner wraps the default one: it adds the nodes delta-rs writes with.
-        let state = SessionStateBuilder::new()
+        let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_query_planner(DeltaPlanner::new())
             .build();
+        // `aws.*` OPTIONS of CREATE EXTERNAL TABLE: accepted, and applied to the table's bucket.
+        state
+            .table_options_mut()
+            .extensions
+            .insert(storage::AwsOptions::default());
+        for factory in state.table_factories_mut().values_mut() {
+            *factory = Arc::new(storage::S3TableFactory::new(factory.clone()));
+        }
         let mut ctx = SessionContext::new_with_state(state);
         tagfusion_udfs::register_all(&mut ctx)?;
         let catalog = store::load(&warehouse, &ctx).await?;

@@ -8,11 +8,13 @@ use chrono::Utc;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SQLStatement};
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SQLStatement, Value};
 
 use super::{Engine, Output};
 use crate::catalog::{SourceDef, store};
 use crate::error::{Error, Result};
+use crate::parser::quote_str;
+use crate::storage;
 
 enum SourceChange {
     Define { name: String, sql: String },
@@ -37,6 +39,37 @@ fn absolute_location(location: &str) -> String {
     }
 }
 
+/// Replaces the value of option `key` in `sql` with [`storage::REDACTED`]: credentials
+/// given in OPTIONS serve this session and are never written to the catalog.
+fn redact(sql: &str, key: &str, secret: &str) -> String {
+    let literal = quote_str(secret);
+    let after_key = sql
+        .to_ascii_lowercase()
+        .find(&key.to_ascii_lowercase())
+        .unwrap_or(0);
+    match sql[after_key..].find(&literal) {
+        Some(at) => {
+            let start = after_key + at;
+            format!(
+                "{}{}{}",
+                &sql[..start],
+                quote_str(storage::REDACTED),
+                &sql[start + literal.len()..]
+            )
+        }
+        None => sql.to_string(),
+    }
+}
+
+/// A stored source definition as it is replayed: redacted credentials are left out, so the
+/// table's bucket uses the AWS environment of this process.
+fn without_redacted(statement: &mut DFStatement) {
+    if let DFStatement::CreateExternalTable(c) = statement {
+        c.options
+            .retain(|(_, v)| !matches!(v, Value::SingleQuotedString(s) if s == storage::REDACTED));
+    }
+}
+
 fn source_change(statement: &DFStatement, text: &str) -> Option<SourceChange> {
     match statement {
         DFStatement::CreateExternalTable(c) if !c.temporary => {
@@ -45,6 +78,13 @@ fn source_change(statement: &DFStatement, text: &str) -> Option<SourceChange> {
                 let abs = absolute_location(location);
                 if abs != *location {
                     sql = sql.replacen(&format!("'{location}'"), &format!("'{abs}'"), 1);
+                }
+            }
+            for (key, value) in &c.options {
+                if let Value::SingleQuotedString(secret) = value
+                    && storage::SECRET_OPTIONS.contains(&key.to_ascii_lowercase().as_str())
+                {
+                    sql = redact(&sql, key, secret);
                 }
             }
             Some(SourceChange::Define {
@@ -174,7 +214,9 @@ impl Engine {
             let result: Result<()> = async {
                 for statement in crate::parser::parse(&source.sql)? {
                     if let crate::parser::Statement::Sql(s) = &statement.statement {
-                        let plan = self.ctx.state().statement_to_plan(*s.clone()).await?;
+                        let mut s = *s.clone();
+                        without_redacted(&mut s);
+                        let plan = self.ctx.state().statement_to_plan(s).await?;
                         self.ctx.execute_logical_plan(plan).await?.collect().await?;
                     }
                 }

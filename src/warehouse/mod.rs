@@ -1,4 +1,4 @@
-//! The warehouse: a directory (or, later, an object-store prefix) of Delta Lake tables.
+//! The warehouse: a directory or an S3 prefix of Delta Lake tables.
 //!
 //! Layout under the root:
 //! - `_catalog/{entities,tags,segments,sources,snapshots,audit}`: the catalog and the audit
@@ -30,9 +30,12 @@ use deltalake::operations::write::{SchemaMode, WriteBuilder};
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::protocol::SaveMode;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::storage;
 
 /// Rows per Parquet row group of a profile file.
 pub const ROW_GROUP_ROWS: usize = 65_536;
@@ -54,6 +57,8 @@ fn lookup_friendly_properties() -> WriterProperties {
 #[derive(Debug, Clone)]
 pub struct Warehouse {
     root: Url,
+    /// The bucket's store when the warehouse is on S3 (Delta tables open their own).
+    store: Option<Arc<dyn ObjectStore>>,
 }
 
 /// How a write combines with what a table holds.
@@ -78,37 +83,54 @@ impl WriteMode {
 }
 
 impl Warehouse {
-    /// Opens (creating if needed) the warehouse at a local path or URL.
-    pub fn open(location: &str) -> Result<Self> {
-        let root = if location.contains("://") {
-            let mut url = Url::parse(location)
-                .map_err(|e| Error::invalid(format!("warehouse '{location}' is not a URL: {e}")))?;
-            if !url.path().ends_with('/') {
-                url.set_path(&format!("{}/", url.path()));
-            }
-            if url.scheme() != "file" {
-                return Err(Error::invalid(format!(
-                    "warehouse '{location}': only local warehouses are supported in this build"
-                )));
-            }
-            url
-        } else {
+    /// Opens (creating if needed) the warehouse at a local path, a `file://` URL or
+    /// `s3://bucket/prefix`. On S3 the bucket is checked once here, so wrong credentials or a
+    /// missing bucket fail at the start with one clear line; a new prefix is simply empty.
+    pub async fn open(location: &str) -> Result<Self> {
+        if !location.contains("://") {
             let path = PathBuf::from(location);
             std::fs::create_dir_all(&path)
                 .map_err(|e| Error::io(format!("cannot create warehouse '{location}'"), e))?;
             let abs = std::fs::canonicalize(&path)
                 .map_err(|e| Error::io(format!("cannot open warehouse '{location}'"), e))?;
-            Url::from_directory_path(&abs)
-                .map_err(|_| Error::invalid(format!("warehouse path '{location}' is not valid")))?
-        };
-        Ok(Self { root })
+            let root = Url::from_directory_path(&abs)
+                .map_err(|_| Error::invalid(format!("warehouse path '{location}' is not valid")))?;
+            return Ok(Self { root, store: None });
+        }
+        let mut root = Url::parse(location)
+            .map_err(|e| Error::invalid(format!("warehouse '{location}' is not a URL: {e}")))?;
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        match root.scheme() {
+            "file" => {
+                let path = root.to_file_path().map_err(|_| {
+                    Error::invalid(format!("warehouse '{location}' is not a local path"))
+                })?;
+                Box::pin(Self::open(&path.display().to_string())).await
+            }
+            _ if storage::is_s3(&root) => {
+                storage::register_delta_handlers();
+                let store = storage::s3_store(&root, &[])?;
+                let prefix = storage::object_path(&root)?;
+                store.list_with_delimiter(Some(&prefix)).await?;
+                Ok(Self {
+                    root,
+                    store: Some(store),
+                })
+            }
+            other => Err(Error::invalid(format!(
+                "warehouse '{location}': '{other}://' is not supported; use a directory or \
+                 s3://bucket/prefix"
+            ))),
+        }
     }
 
     pub fn root(&self) -> &Url {
         &self.root
     }
 
-    /// The local directory of the warehouse.
+    /// The local directory of the warehouse (`None` on S3).
     pub fn local_dir(&self) -> Option<PathBuf> {
         self.root.to_file_path().ok()
     }
@@ -127,7 +149,7 @@ impl Warehouse {
             .map_err(|e| Error::invalid(format!("bad warehouse path '{relative}': {e}")))
     }
 
-    /// Local path of something under the root.
+    /// Local path of something under the root (`None` on S3).
     pub fn local_path(&self, relative: &str) -> Option<PathBuf> {
         self.local_dir().map(|d| d.join(Path::new(relative)))
     }
@@ -139,12 +161,50 @@ impl Warehouse {
         {
             return Ok(None);
         }
-        let table = DeltaTable::try_from_url(self.url(relative)?).await?;
+        let table = self.delta(relative).await?;
         Ok(if table.version().is_some() {
             Some(table)
         } else {
             None
         })
+    }
+
+    /// The Delta table at `relative`, loaded if it exists (version `None` if not).
+    async fn delta(&self, relative: &str) -> Result<DeltaTable> {
+        Ok(DeltaTable::try_from_url_with_storage_options(
+            self.url(relative)?,
+            storage::delta_options(),
+        )
+        .await?)
+    }
+
+    /// Uploads a local file to `relative` under the root (S3), or copies it (local).
+    pub async fn upload(&self, file: &Path, relative: &str) -> Result<()> {
+        let Some(store) = &self.store else {
+            let target = self
+                .local_path(relative)
+                .ok_or_else(|| Error::invalid("the warehouse has no local directory"))?;
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+            }
+            std::fs::copy(file, &target)
+                .map_err(|e| Error::io(format!("cannot copy to {}", target.display()), e))?;
+            return Ok(());
+        };
+        let path = storage::object_path(&self.url(relative)?)?;
+        let path = object_store::path::Path::from(path.as_ref().trim_end_matches('/'));
+        let mut writer = object_store::buffered::BufWriter::new(store.clone(), path);
+        let mut reader = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+        tokio::io::copy(&mut reader, &mut writer)
+            .await
+            .map_err(|e| Error::io(format!("cannot upload {}", file.display()), e))?;
+        tokio::io::AsyncWriteExt::shutdown(&mut writer)
+            .await
+            .map_err(|e| Error::io(format!("cannot upload {}", file.display()), e))?;
+        Ok(())
     }
 
     /// Creates an empty table with `schema` if there is none.
@@ -156,7 +216,7 @@ impl Warehouse {
             std::fs::create_dir_all(&path)
                 .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
         }
-        let table = DeltaTable::try_from_url(self.url(relative)?).await?;
+        let table = self.delta(relative).await?;
         let delta_schema: StructType = schema.as_ref().try_into_kernel()?;
         let created = table
             .create()
@@ -225,6 +285,18 @@ impl Warehouse {
 
     /// Removes everything under `relative` (a dropped entity's profile).
     pub async fn remove(&self, relative: &str) -> Result<()> {
+        if let Some(store) = &self.store {
+            let prefix = storage::object_path(&self.url(relative)?)?;
+            let locations = store
+                .list(Some(&prefix))
+                .map_ok(|meta| meta.location)
+                .boxed();
+            store
+                .delete_stream(locations)
+                .try_collect::<Vec<_>>()
+                .await?;
+            return Ok(());
+        }
         if let Some(path) = self.local_path(relative)
             && path.exists()
         {
