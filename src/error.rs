@@ -96,6 +96,12 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 fn delta_message(e: &deltalake::DeltaTableError) -> String {
     let text = with_causes(e);
+    if text.contains("concurrent transaction") {
+        // Delta's optimistic concurrency: another process committed to the same table first.
+        return "another process committed to the same warehouse table first; this statement's \
+                change was not committed: run it again"
+            .to_string();
+    }
     crate::storage::explain(&text).unwrap_or_else(|| format!("warehouse: {e}"))
 }
 

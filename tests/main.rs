@@ -2,3 +2,5 @@
 //! second Delta reader. One test binary (build time); each area is a module.
 
 mod integration;
+#[path = "support/s3.rs"]
+mod s3_support;

@@ -1,6 +1,7 @@
 //! sqllogictest runner: every `tests/slt/*.slt` file runs against a fresh engine on its own
-//! temporary warehouse. `$DATA` is the fixture directory (`control substitution on`), and
-//! `$WAREHOUSE` the file's warehouse. Run one file with `cargo test --test sqllogictests -- NAME`.
+//! warehouse, twice: in a temporary directory and on S3 (a moto server on loopback, started
+//! here). `$DATA` is the fixture directory (`control substitution on`), `$WAREHOUSE` the file's
+//! warehouse and `$OUT` a local directory for exports. Run one file with `cargo test --test sqllogictests -- NAME`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,10 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 use tagfusion::{Engine, EngineOptions};
+
+#[path = "support/s3.rs"]
+#[allow(dead_code)]
+mod s3;
 
 struct TagFusionDb {
     engine: Arc<Engine>,
@@ -108,44 +113,79 @@ fn slt_files(filter: Option<&str>) -> Vec<PathBuf> {
     files
 }
 
-#[tokio::main]
-async fn main() {
+/// Where a file's warehouse lives.
+#[derive(Clone, Copy)]
+enum Place {
+    Local,
+    S3,
+}
+
+const BUCKET: &str = "tagfusion-slt";
+
+fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    // Every file runs twice: on a local warehouse and on S3 (moto on loopback).
+    let server = s3::S3Server::start();
+    server.create_bucket(BUCKET);
+    for (key, value) in s3::aws_env(&server.endpoint()) {
+        // SAFETY: no other thread exists yet (the runtime starts below).
+        unsafe { std::env::set_var(key, value) };
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let (passed, failed) = runtime.block_on(run_all(filter));
+    println!("\nsqllogictest: {passed} passed, {failed} failed");
+    drop(server);
+    if failed > 0 || passed == 0 {
+        std::process::exit(1);
+    }
+}
+
+async fn run_all(filter: Option<String>) -> (usize, usize) {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let (mut passed, mut failed) = (0, 0);
     for file in slt_files(filter.as_deref()) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let warehouse = dir.path().join("warehouse").display().to_string();
-        let wh = warehouse.clone();
-        let mut runner = sqllogictest::Runner::new(move || {
-            let wh = wh.clone();
-            async move {
-                let engine = Engine::open(EngineOptions::new(wh))
-                    .await
-                    .map_err(|e| DbError(e.to_string()))?;
-                Ok(TagFusionDb { engine })
-            }
-        });
-        runner.set_var("DATA".into(), data.display().to_string());
-        runner.set_var("WAREHOUSE".into(), warehouse);
-        runner.with_column_validator(|_, _| true);
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        match runner.run_file_async(&file).await {
-            Ok(()) => {
-                println!("test slt::{name} ... ok");
-                passed += 1;
-            }
-            Err(e) => {
-                println!("test slt::{name} ... FAILED\n{e}\n");
-                failed += 1;
+        for place in [Place::Local, Place::S3] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (warehouse, label) = match place {
+                Place::Local => (dir.path().join("warehouse").display().to_string(), "local"),
+                Place::S3 => (
+                    format!("s3://{BUCKET}/{}", name.trim_end_matches(".slt")),
+                    "s3",
+                ),
+            };
+            let wh = warehouse.clone();
+            let mut runner = sqllogictest::Runner::new(move || {
+                let wh = wh.clone();
+                async move {
+                    let engine = Engine::open(EngineOptions::new(wh))
+                        .await
+                        .map_err(|e| DbError(e.to_string()))?;
+                    Ok(TagFusionDb { engine })
+                }
+            });
+            runner.set_var("DATA".into(), data.display().to_string());
+            runner.set_var("WAREHOUSE".into(), warehouse);
+            runner.set_var("OUT".into(), dir.path().display().to_string());
+            runner.with_column_validator(|_, _| true);
+            let started = std::time::Instant::now();
+            match runner.run_file_async(&file).await {
+                Ok(()) => {
+                    println!(
+                        "test slt::{name} ({label}) ... ok ({:.1} s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                    passed += 1;
+                }
+                Err(e) => {
+                    println!("test slt::{name} ({label}) ... FAILED\n{e}\n");
+                    failed += 1;
+                }
             }
         }
     }
-    println!("\nsqllogictest: {passed} passed, {failed} failed");
-    if failed > 0 || passed == 0 {
-        std::process::exit(1);
-    }
+    (passed, failed)
 }

@@ -220,7 +220,24 @@ impl GlobalOptions {
 }
 
 /// Entry point of the binary; returns the process exit code.
+/// delta-rs aborts a failed multipart upload inside `catch_unwind`, and object_store's
+/// `BufWriter` panics by design when the upload is already past its shutdown (a connection lost
+/// while completing it). The write then fails with the storage error, which is what the user
+/// sees; the caught panic's message is kept off stderr. Every other panic prints as usual.
+fn hide_caught_upload_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let caught = info.location().is_some_and(|l| {
+            l.file().contains("object_store") && l.file().ends_with("buffered.rs")
+        });
+        if !caught {
+            default(info);
+        }
+    }));
+}
+
 pub async fn main() -> i32 {
+    hide_caught_upload_panics();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

@@ -35,8 +35,6 @@ struct RefreshJob<'a> {
     /// Tags already in the snapshot and kept as they are (REFRESH TAG).
     kept: Vec<String>,
     as_of: DateTime<Utc>,
-    /// Replace an existing snapshot with the same time instead of appending.
-    replace: bool,
     /// Start from the latest snapshot (REFRESH TAG) rather than the entity's source.
     from_snapshot: bool,
     /// The entity's segments: their membership is recorded with the snapshot.
@@ -60,17 +58,12 @@ impl Engine {
             .filter(|t| t.is_active())
             .map(|t| t.name.clone())
             .collect();
-        let replace = catalog
-            .snapshots
-            .iter()
-            .any(|s| s.entity == entity && s.snapshot_at == as_of && s.status == "ok");
         let job = RefreshJob {
             entity: &def,
             tags: &tags,
             selected,
             kept: Vec::new(),
             as_of,
-            replace,
             from_snapshot: false,
             segments: catalog.segments_of(entity).to_vec(),
         };
@@ -140,7 +133,6 @@ impl Engine {
             selected,
             kept,
             as_of: latest.snapshot_at,
-            replace: true,
             from_snapshot: true,
             segments: catalog.segments_of(&name.entity).to_vec(),
         };
@@ -172,7 +164,9 @@ impl Engine {
         // Recording the attempt must not hide the refresh's own error.
         let recorded = store::append_snapshot(&self.warehouse, &record).await;
         if result.is_err() {
-            self.register_system_tables().await?;
+            // Best effort (the storage may be what failed): the refresh's error is the one to
+            // report.
+            let _ = self.register_system_tables().await;
         }
         let rows = result?;
         recorded?;
@@ -314,11 +308,10 @@ impl Engine {
             .sort(vec![ident(&entity.key).sort(true, true)])?;
 
         progress.set_message(format!("{}: writing snapshot", entity.name));
-        let mode = if job.replace {
-            WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))))
-        } else {
-            WriteMode::Append
-        };
+        // Always "replace where snapshot_at = as of": a snapshot written again (or by a refresh
+        // whose catalog record was lost) is replaced, never duplicated, and two processes
+        // writing the same snapshot at once conflict in Delta — one commits, the other fails.
+        let mode = WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))));
         let (plan, state) = (df.logical_plan().clone(), rctx.state());
         self.warehouse
             .write_plan(&profile_history_path(&entity.name), plan, &state, mode)

@@ -1,15 +1,18 @@
 //! The session's side of object storage: a store registry that opens S3 buckets on first use,
 //! the `aws.*` table options, and a table factory that applies them.
 
+use std::any::Any;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
-use datafusion::common::config::ConfigExtension;
-use datafusion::common::{DataFusionError, extensions_options};
+use datafusion::common::DataFusionError;
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::logical_expr::CreateExternalTable;
 use object_store::ObjectStore;
+use object_store::aws::AmazonS3ConfigKey;
 use url::Url;
 
 use super::{bucket_url, is_s3, s3_store};
@@ -54,21 +57,55 @@ impl ObjectStoreRegistry for Stores {
     }
 }
 
-extensions_options! {
-    /// `aws.*` OPTIONS of `CREATE EXTERNAL TABLE`: override the AWS environment for the
-    /// table's bucket.
-    pub struct AwsOptions {
-        pub access_key_id: Option<String>, default = None
-        pub secret_access_key: Option<String>, default = None
-        pub session_token: Option<String>, default = None
-        pub region: Option<String>, default = None
-        pub endpoint: Option<String>, default = None
-        pub allow_http: Option<String>, default = None
-    }
+/// `aws.*` OPTIONS of `CREATE EXTERNAL TABLE`: accepted here (DataFusion checks every option
+/// against a registered namespace) and applied by [`S3TableFactory`] to the table's bucket.
+/// Any key of object_store's S3 configuration works: `aws.access_key_id`,
+/// `aws.secret_access_key`, `aws.session_token`, `aws.region`, `aws.endpoint`,
+/// `aws.allow_http`, …
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    values: BTreeMap<String, String>,
 }
 
 impl ConfigExtension for AwsOptions {
     const PREFIX: &'static str = "aws";
+}
+
+impl ExtensionOptions for AwsOptions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> datafusion::error::Result<()> {
+        let name = key.strip_prefix("aws.").unwrap_or(key).to_ascii_lowercase();
+        if name.parse::<AmazonS3ConfigKey>().is_err() {
+            return Err(DataFusionError::Configuration(format!(
+                "unknown S3 option 'aws.{name}': use aws.access_key_id, aws.secret_access_key, \
+                 aws.session_token, aws.region, aws.endpoint or aws.allow_http"
+            )));
+        }
+        self.values.insert(name, value.to_string());
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        self.values
+            .iter()
+            .map(|(k, v)| ConfigEntry {
+                key: format!("aws.{k}"),
+                value: Some(v.clone()),
+                description: "S3 option of an external table",
+            })
+            .collect()
+    }
 }
 
 /// Wraps a file format's table factory: a table on S3 with `aws.*` options gets a store built

@@ -15,8 +15,9 @@ use preplanned::PreplannedTable;
 
 pub use types::{delta_compatible, delta_compatible_schema, snapshot_literal, snapshot_type};
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -24,6 +25,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use deltalake::DeltaTable;
+use deltalake::TableProperty;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::operations::write::{SchemaMode, WriteBuilder};
@@ -36,6 +38,9 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::storage;
+
+/// Commits between Delta checkpoints of every warehouse table (delta-rs' default is 100).
+pub const CHECKPOINT_INTERVAL: &str = "10";
 
 /// Rows per Parquet row group of a profile file.
 pub const ROW_GROUP_ROWS: usize = 65_536;
@@ -59,6 +64,9 @@ pub struct Warehouse {
     root: Url,
     /// The bucket's store when the warehouse is on S3 (Delta tables open their own).
     store: Option<Arc<dyn ObjectStore>>,
+    /// Tables opened before, brought up to date by reading only the commits since (one list
+    /// request on S3) instead of replaying their log from the last checkpoint.
+    opened: Arc<Mutex<HashMap<String, DeltaTable>>>,
 }
 
 /// How a write combines with what a table holds.
@@ -95,7 +103,11 @@ impl Warehouse {
                 .map_err(|e| Error::io(format!("cannot open warehouse '{location}'"), e))?;
             let root = Url::from_directory_path(&abs)
                 .map_err(|_| Error::invalid(format!("warehouse path '{location}' is not valid")))?;
-            return Ok(Self { root, store: None });
+            return Ok(Self {
+                root,
+                store: None,
+                opened: Arc::default(),
+            });
         }
         let mut root = Url::parse(location)
             .map_err(|e| Error::invalid(format!("warehouse '{location}' is not a URL: {e}")))?;
@@ -117,6 +129,7 @@ impl Warehouse {
                 Ok(Self {
                     root,
                     store: Some(store),
+                    opened: Arc::default(),
                 })
             }
             other => Err(Error::invalid(format!(
@@ -171,11 +184,38 @@ impl Warehouse {
 
     /// The Delta table at `relative`, loaded if it exists (version `None` if not).
     async fn delta(&self, relative: &str) -> Result<DeltaTable> {
-        Ok(DeltaTable::try_from_url_with_storage_options(
+        let opened = self
+            .opened
+            .lock()
+            .ok()
+            .and_then(|o| o.get(relative).cloned());
+        if let Some(mut table) = opened {
+            table.update_state().await?;
+            self.remember(relative, &table);
+            return Ok(table);
+        }
+        let table = DeltaTable::try_from_url_with_storage_options(
             self.url(relative)?,
             storage::delta_options(),
         )
-        .await?)
+        .await?;
+        self.remember(relative, &table);
+        Ok(table)
+    }
+
+    /// Keeps a loaded table for the next open (unless a newer version is kept already).
+    fn remember(&self, relative: &str, table: &DeltaTable) {
+        let Some(version) = table.version() else {
+            return;
+        };
+        if let Ok(mut opened) = self.opened.lock()
+            && opened
+                .get(relative)
+                .and_then(|t| t.version())
+                .is_none_or(|v| v < version)
+        {
+            opened.insert(relative.to_string(), table.clone());
+        }
     }
 
     /// Uploads a local file to `relative` under the root (S3), or copies it (local).
@@ -221,6 +261,12 @@ impl Warehouse {
         let created = table
             .create()
             .with_columns(delta_schema.fields().cloned())
+            // Every open replays the log since the last checkpoint: catalog tables take a
+            // commit per DDL statement, and on S3 each replayed commit is a request.
+            .with_configuration_property(
+                TableProperty::CheckpointInterval,
+                Some(CHECKPOINT_INTERVAL),
+            )
             .with_save_mode(SaveMode::Ignore)
             .await?;
         Ok(created)
@@ -245,7 +291,9 @@ impl Warehouse {
         } else {
             batches
         };
-        Ok(mode.apply(table.write(batches)).await?)
+        let written = mode.apply(table.write(batches)).await?;
+        self.remember(relative, &written);
+        Ok(written)
     }
 
     /// Runs `plan` and writes its rows in one commit; new columns are added to the table.
@@ -280,11 +328,16 @@ impl Warehouse {
             .with_session_state(Arc::new(outer))
             .with_schema_mode(SchemaMode::Merge)
             .with_writer_properties(lookup_friendly_properties());
-        Ok(mode.apply(builder).await?)
+        let written = mode.apply(builder).await?;
+        self.remember(relative, &written);
+        Ok(written)
     }
 
     /// Removes everything under `relative` (a dropped entity's profile).
     pub async fn remove(&self, relative: &str) -> Result<()> {
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.retain(|path, _| !path.starts_with(relative));
+        }
         if let Some(store) = &self.store {
             let prefix = storage::object_path(&self.url(relative)?)?;
             let locations = store

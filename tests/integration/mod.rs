@@ -3,21 +3,40 @@ mod demo;
 mod models;
 mod repl;
 mod report;
+mod s3;
 mod server;
 mod warehouse;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A temporary directory with a warehouse inside, and helpers to run the binary against it.
+/// A temporary directory with a warehouse inside (or one on S3), and helpers to run the binary
+/// against it.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// `--warehouse`: the local `wh` directory unless on S3.
+    pub location: String,
+    /// Environment of every command (the AWS variables on S3).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Sandbox {
     pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let location = dir.path().join("wh").display().to_string();
         Self {
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir,
+            location,
+            env: Vec::new(),
+        }
+    }
+
+    /// A sandbox whose warehouse is `s3://bucket/prefix` on `server`.
+    pub fn on_s3(server: &crate::s3_support::S3Server, bucket: &str, prefix: &str) -> Self {
+        Self {
+            location: format!("s3://{bucket}/{prefix}"),
+            env: crate::s3_support::aws_env(&server.endpoint()),
+            ..Self::new()
         }
     }
 
@@ -39,9 +58,10 @@ impl Sandbox {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tagfusion"));
         c.arg("--warehouse")
-            .arg(self.warehouse())
+            .arg(&self.location)
             .args(args)
-            .current_dir(self.dir.path());
+            .current_dir(self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         c.env_remove("TAGFUSION_WAREHOUSE");
         c
     }

@@ -5,10 +5,11 @@ use std::process::Command;
 
 use super::{Sandbox, python, setup_sql, tags_sql};
 
-/// Reads a Delta table with the deltalake Python package; rows as JSON lines with columns in
-/// table order, timestamps as epoch seconds.
-fn read_with_python(
-    table: &std::path::Path,
+/// Reads a Delta table of the sandbox's warehouse (local or S3) with the deltalake Python
+/// package; rows as JSON lines with columns in table order, timestamps as epoch seconds.
+pub fn read_with_python(
+    s: &Sandbox,
+    table: &str,
     columns: &[&str],
     order_by: &str,
 ) -> Vec<serde_json::Value> {
@@ -16,7 +17,8 @@ fn read_with_python(
 import json, os, sys, datetime
 from deltalake import DeltaTable
 path, columns, order_by = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
-rows = DeltaTable(path).to_pyarrow_table(columns=columns).to_pylist()
+options = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+rows = DeltaTable(path, storage_options=options).to_pyarrow_table(columns=columns).to_pylist()
 def plain(v):
     if isinstance(v, datetime.datetime):
         return v.replace(tzinfo=datetime.timezone.utc).timestamp() if v.tzinfo is None else v.timestamp()
@@ -30,14 +32,10 @@ sys.stdout.flush()
 # without an active exception") after all the work is done.
 os._exit(0)
 "#;
+    let location = format!("{}/{table}", s.location.trim_end_matches('/'));
     let out = Command::new(python())
-        .args([
-            "-c",
-            script,
-            table.to_str().unwrap(),
-            &columns.join(","),
-            order_by,
-        ])
+        .args(["-c", script, &location, &columns.join(","), order_by])
+        .envs(s.env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run python");
     assert!(
@@ -55,6 +53,11 @@ os._exit(0)
 fn profile_history_reads_back_identically_with_python_deltalake() {
     let s = Sandbox::new();
     s.fixture(&["2026-06-20 00:00:00", "2026-07-01 00:00:00"]);
+    assert_python_reads_the_fixture_history(&s);
+}
+
+/// The fixture's two snapshots, as the engine and Python's deltalake read them: the same rows.
+pub fn assert_python_reads_the_fixture_history(s: &Sandbox) {
     let ours = s.ok(&[
         "--format",
         "ndjson",
@@ -69,7 +72,8 @@ fn profile_history_reads_back_identically_with_python_deltalake() {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     let theirs = read_with_python(
-        &s.warehouse().join("customer/profile_history"),
+        s,
+        "customer/profile_history",
         &[
             "customer_id",
             "gender",
@@ -102,7 +106,8 @@ fn catalog_tables_are_delta_tables_too() {
     let setup = s.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
     s.ok(&["run", setup.to_str().unwrap()]);
     let tags = read_with_python(
-        &s.warehouse().join("_catalog/tags"),
+        &s,
+        "_catalog/tags",
         &["entity", "name", "kind", "position"],
         "position",
     );
@@ -149,7 +154,8 @@ fn persona_lookups_and_segment_exports_are_audited_as_the_os_user() {
     let os_user = String::from_utf8_lossy(&os_user.stdout).trim().to_string();
     // Read back by a second Delta reader.
     let rows = read_with_python(
-        &s.warehouse().join("_catalog/audit"),
+        &s,
+        "_catalog/audit",
         &["user", "action", "object", "detail"],
         "action",
     );
