@@ -62,9 +62,7 @@ fn endpoint_of(message: &str) -> Option<String> {
     for scheme in ["http://", "https://"] {
         if let Some(start) = message.find(scheme) {
             let rest = &message[start + scheme.len()..];
-            let end = rest
-                .find(|c: char| c == '/' || c == ')' || c == ' ' || c == ',' || c == '"')
-                .unwrap_or(rest.len());
+            let end = rest.find(['/', ')', ' ', ',', '"']).unwrap_or(rest.len());
             return Some(format!("{scheme}{}", &rest[..end]));
         }
     }
