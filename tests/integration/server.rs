@@ -377,8 +377,20 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
 
 #[test]
 fn roles_are_enforced_on_the_plan() {
-    let s = Sandbox::new();
-    let server = start(&s, &[]);
+    assert_roles_are_enforced(&Sandbox::new());
+}
+
+/// The same server over a warehouse on S3 (moto on loopback): queries, masking, personas and
+/// their audit records, segment DDL.
+#[test]
+fn the_server_serves_an_s3_warehouse() {
+    let s3 = crate::s3_support::S3Server::start();
+    s3.create_bucket("served");
+    assert_roles_are_enforced(&Sandbox::on_s3(&s3, "served", "warehouse"));
+}
+
+fn assert_roles_are_enforced(s: &Sandbox) {
+    let server = start(s, &[]);
     runtime().block_on(async {
         let mut vic = client(&server.addr, "vic", "vic-pw").await;
         // Sensitive values are masked however they are reached.
