@@ -5,6 +5,7 @@
 //! - [`catalog`]: entities, tags, sources, snapshots, stored in the warehouse;
 //! - [`compiler`]: tag definitions → one profile query, in dependency order;
 //! - [`warehouse`]: Delta tables under a directory or an S3 prefix;
+//! - [`identity`]: identity resolution (OneID) as DataFusion queries;
 //! - [`storage`]: S3 stores for sources, exports and the warehouse, and their errors;
 //! - [`engine`]: the session every front end talks to;
 //! - [`cli`]: `tagfusion run`, scripts on stdin, output formats, error reports;
@@ -17,6 +18,7 @@ pub mod compiler;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod identity;
 pub mod parser;
 pub mod repl;
 pub mod report;

@@ -181,6 +181,48 @@ pub struct SourceDef {
     pub created_at: DateTime<Utc>,
 }
 
+/// An identity graph (the rows of `tagfusion.identity_graphs`): its whole CREATE statement, so
+/// every version can be replayed from its sources.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdentityGraphDef {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The `CREATE IDENTITY GRAPH` statement as written.
+    pub definition: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One refresh of an identity graph (the rows of `tagfusion.identity_refreshes`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct GraphRefresh {
+    pub graph: String,
+    pub refreshed_at: DateTime<Utc>,
+    /// The graph's definition version the refresh ran.
+    pub version: i64,
+    /// Rows read per source, comma separated in source order.
+    pub source_rows: String,
+    /// Identifiers in the result (linked into groups).
+    pub identifiers: i64,
+    pub groups: i64,
+    pub largest_group: i64,
+    pub new_groups: i64,
+    /// Groups that absorbed others (their one_id survived).
+    pub merges: i64,
+    /// Groups that split off an older group (they got a new one_id).
+    pub splits: i64,
+    /// Identifiers that broke a guard and link nothing.
+    pub rejected: i64,
+    /// The largest one_id ever issued (one_ids are never reused).
+    pub max_one_id: i64,
+    pub seconds: f64,
+    pub status: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
 /// One refresh of an entity (the rows of `tagfusion.snapshots`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SnapshotRecord {
@@ -221,9 +263,31 @@ pub struct Catalog {
     pub segments: BTreeMap<String, Vec<SegmentDef>>,
     pub sources: Vec<SourceDef>,
     pub snapshots: Vec<SnapshotRecord>,
+    /// Identity graphs by name.
+    pub graphs: BTreeMap<String, IdentityGraphDef>,
+    /// Every refresh of an identity graph, oldest first.
+    pub graph_refreshes: Vec<GraphRefresh>,
 }
 
 impl Catalog {
+    pub fn graph(&self, name: &str) -> Result<&IdentityGraphDef> {
+        self.graphs.get(name).ok_or_else(|| {
+            Error::unknown(
+                "identity graph",
+                name,
+                self.graphs.keys().map(String::as_str),
+            )
+        })
+    }
+
+    /// The last successful refresh of a graph.
+    pub fn last_graph_refresh(&self, graph: &str) -> Option<&GraphRefresh> {
+        self.graph_refreshes
+            .iter()
+            .rev()
+            .find(|r| r.graph == graph && r.status == "ok")
+    }
+
     pub fn entity(&self, name: &str) -> Result<&EntityDef> {
         self.entities
             .get(name)

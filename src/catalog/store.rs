@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuditRecord, Catalog, EntityDef, SegmentDef, SnapshotRecord, SourceDef, TagDef, TagStats,
-    TagUsage, TagVersion,
+    AuditRecord, Catalog, EntityDef, GraphRefresh, IdentityGraphDef, SegmentDef, SnapshotRecord,
+    SourceDef, TagDef, TagStats, TagUsage, TagVersion,
 };
 use crate::error::{Error, Result};
 use crate::warehouse::{Warehouse, WriteMode, snapshot_type};
@@ -27,6 +27,8 @@ pub const AUDIT: &str = "_catalog/audit";
 pub const TAG_VERSIONS: &str = "_catalog/tag_versions";
 pub const TAG_STATS: &str = "_catalog/tag_stats";
 pub const TAG_USAGE: &str = "_catalog/tag_usage";
+pub const IDENTITY_GRAPHS: &str = "_catalog/identity_graphs";
+pub const IDENTITY_REFRESHES: &str = "_catalog/identity_refreshes";
 
 fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -169,8 +171,40 @@ pub static AUDIT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+pub static IDENTITY_GRAPHS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("name", false),
+        utf8("description", true),
+        utf8("definition", false),
+        Field::new("version", DataType::Int64, false),
+        ts("created_at"),
+        ts("updated_at"),
+    ]))
+});
+
+pub static IDENTITY_REFRESHES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let int = |name: &str| Field::new(name, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        utf8("graph", false),
+        ts("refreshed_at"),
+        int("version"),
+        utf8("source_rows", false),
+        int("identifiers"),
+        int("groups"),
+        int("largest_group"),
+        int("new_groups"),
+        int("merges"),
+        int("splits"),
+        int("rejected"),
+        int("max_one_id"),
+        Field::new("seconds", DataType::Float64, false),
+        utf8("status", false),
+        utf8("message", true),
+    ]))
+});
+
 /// All catalog tables with their schemas.
-pub fn tables() -> [(&'static str, &'static str, SchemaRef); 9] {
+pub fn tables() -> [(&'static str, &'static str, SchemaRef); 11] {
     [
         ("entities", ENTITIES, ENTITIES_SCHEMA.clone()),
         ("tags", TAGS, TAGS_SCHEMA.clone()),
@@ -181,6 +215,16 @@ pub fn tables() -> [(&'static str, &'static str, SchemaRef); 9] {
         ("tag_versions", TAG_VERSIONS, TAG_VERSIONS_SCHEMA.clone()),
         ("tag_stats", TAG_STATS, TAG_STATS_SCHEMA.clone()),
         ("tag_usage", TAG_USAGE, TAG_USAGE_SCHEMA.clone()),
+        (
+            "identity_graphs",
+            IDENTITY_GRAPHS,
+            IDENTITY_GRAPHS_SCHEMA.clone(),
+        ),
+        (
+            "identity_refreshes",
+            IDENTITY_REFRESHES,
+            IDENTITY_REFRESHES_SCHEMA.clone(),
+        ),
     ]
 }
 
@@ -240,6 +284,10 @@ pub async fn load(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Catalog
     let mut sources: Vec<SourceDef> = read_rows(warehouse, ctx, SOURCES).await?;
     let snapshots: Vec<SnapshotRecord> = read_rows(warehouse, ctx, SNAPSHOTS).await?;
     let mut segments: Vec<SegmentDef> = read_rows(warehouse, ctx, SEGMENTS).await?;
+    let graphs: Vec<IdentityGraphDef> = read_rows(warehouse, ctx, IDENTITY_GRAPHS).await?;
+    let mut graph_refreshes: Vec<GraphRefresh> =
+        read_rows(warehouse, ctx, IDENTITY_REFRESHES).await?;
+    graph_refreshes.sort_by_key(|r| r.refreshed_at);
     segments.sort_by(|a, b| (&a.entity, a.position).cmp(&(&b.entity, b.position)));
     tags.sort_by(|a, b| (&a.entity, a.position).cmp(&(&b.entity, b.position)));
     sources.sort_by_key(|s| s.created_at);
@@ -247,6 +295,8 @@ pub async fn load(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Catalog
         entities: entities.into_iter().map(|e| (e.name.clone(), e)).collect(),
         sources,
         snapshots,
+        graphs: graphs.into_iter().map(|g| (g.name.clone(), g)).collect(),
+        graph_refreshes,
         ..Default::default()
     };
     for tag in tags
@@ -394,6 +444,30 @@ pub async fn append_tag_usage(warehouse: &Warehouse, rows: &[TagUsage]) -> Resul
         TAG_USAGE,
         &TAG_USAGE_SCHEMA,
         rows,
+        WriteMode::Append,
+    )
+    .await
+}
+
+/// Saves the identity graphs table (one commit).
+pub async fn save_graphs(warehouse: &Warehouse, catalog: &Catalog) -> Result<()> {
+    let graphs: Vec<&IdentityGraphDef> = catalog.graphs.values().collect();
+    write_rows(
+        warehouse,
+        IDENTITY_GRAPHS,
+        &IDENTITY_GRAPHS_SCHEMA,
+        &graphs,
+        WriteMode::Overwrite,
+    )
+    .await
+}
+
+pub async fn append_graph_refresh(warehouse: &Warehouse, record: &GraphRefresh) -> Result<()> {
+    write_rows(
+        warehouse,
+        IDENTITY_REFRESHES,
+        &IDENTITY_REFRESHES_SCHEMA,
+        std::slice::from_ref(record),
         WriteMode::Append,
     )
     .await

@@ -5,9 +5,8 @@
 //! a stable hash of the key and a salt into `0..n` — so the same `clients` always gives the same
 //! files, on any machine, without a random generator.
 
-use crate::engine::{Engine, Output};
-use crate::error::{Error, Result};
-use crate::parser::quote_str;
+use crate::engine::Engine;
+use crate::error::Result;
 
 /// Seconds since the epoch of the start of the data (2024-07-02 00:00 UTC) and its length.
 const START_S: i64 = 1_719_878_400;
@@ -101,36 +100,7 @@ pub async fn generate(
             "transactions" => transactions(),
             _ => referrals(clients_n),
         };
-        let location = data.dir().join(table);
-        std::fs::create_dir_all(&location)
-            .map_err(|e| Error::io(format!("cannot create {}", location.display()), e))?;
-        let file = location.join("part-0.parquet");
-        let copy = format!(
-            "COPY ({query}) TO {} STORED AS PARQUET",
-            quote_str(&file.display().to_string())
-        );
-        let rows = engine
-            .context()
-            .sql(&copy)
-            .await
-            .map_err(|e| Error::invalid(format!("generating {table}: {e}")))?
-            .collect()
-            .await
-            .map_err(|e| Error::invalid(format!("generating {table}: {e}")))?;
-        let written = rows
-            .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::UInt64Array>()
-                    .map(|c| c.value(0) as usize)
-            })
-            .unwrap_or(0);
-        let register = format!(
-            "CREATE OR REPLACE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION {}",
-            quote_str(&data.publish(table).await?)
-        );
-        let _: Vec<Output> = engine.run_script(&register).await?;
+        let written = data.copy_query(engine, table, &query).await?;
         counts.push((*table, written));
         tick(i + 1);
     }

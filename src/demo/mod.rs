@@ -113,6 +113,45 @@ impl<'a> DemoData<'a> {
         }
     }
 
+    /// Writes the rows of `query` as `table` (one Parquet file), publishes it and registers it
+    /// as an external table. Returns the rows written.
+    pub async fn copy_query(&self, engine: &Engine, table: &str, query: &str) -> Result<usize> {
+        let location = self.dir.join(table);
+        std::fs::create_dir_all(&location)
+            .map_err(|e| Error::io(format!("cannot create {}", location.display()), e))?;
+        let file = location.join("part-0.parquet");
+        let copy = format!(
+            "COPY ({query}) TO {} STORED AS PARQUET",
+            quote_str(&file.display().to_string())
+        );
+        let failed = |e: datafusion::error::DataFusionError| {
+            Error::invalid(format!("generating {table}: {}", Error::from(e)))
+        };
+        let rows = engine
+            .context()
+            .sql(&copy)
+            .await
+            .map_err(failed)?
+            .collect()
+            .await
+            .map_err(failed)?;
+        let written = rows
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::UInt64Array>()
+                    .map(|c| c.value(0) as usize)
+            })
+            .unwrap_or(0);
+        let register = format!(
+            "CREATE OR REPLACE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION {}",
+            quote_str(&self.publish(table).await?)
+        );
+        engine.run_script(&register).await?;
+        Ok(written)
+    }
+
     /// Makes `table` available in the warehouse; returns the location to register it at.
     pub async fn publish(&self, table: &str) -> Result<String> {
         if !self.staging {
@@ -157,11 +196,16 @@ pub async fn prepare(
                 ));
             }
             engine.run_script(&setup).await?;
+            // A second source of identities for identity resolution (examples/identity.sql).
+            let logins = data
+                .copy_query(engine, "app_logins", &retail::app_logins_sql(customers))
+                .await?;
             vec![
                 ("customers", g.customers),
                 ("stores", g.stores),
                 ("orders", g.orders),
                 ("app_events", g.events),
+                ("app_logins", logins),
             ]
         }
         Industry::Finance => finance::generate(engine, &data, customers, tick).await?,

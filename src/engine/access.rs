@@ -119,6 +119,8 @@ impl Engine {
             | Statement::DescribeEntity(_)
             | Statement::ShowSegments { .. }
             | Statement::DescribeSegment(_)
+            | Statement::ShowIdentityGraphs
+            | Statement::DescribeIdentityGraph(_)
             | Statement::ProfileSegment { .. } => None,
             Statement::Persona { .. } if role == Role::Viewer => Some("look up personas"),
             Statement::Persona { .. } => None,
@@ -133,6 +135,9 @@ impl Engine {
                 Some("create, alter or drop tags")
             }
             Statement::RefreshEntity { .. } | Statement::RefreshTag(_) => Some("refresh profiles"),
+            Statement::CreateIdentityGraph(_)
+            | Statement::RefreshIdentityGraph(_)
+            | Statement::DropIdentityGraph(_) => Some("create, refresh or drop identity graphs"),
         };
         match refused {
             Some(what) => Err(forbidden(role, what)),
@@ -240,8 +245,11 @@ impl SensitiveColumns {
         let profile = table
             .schema()
             .filter(|_| name == "profile" || name == "profile_history");
+        // Identity graphs hold raw phones, e-mails and device ids.
+        let identity = table.schema() == Some(super::identity::IDENTITY_SCHEMA);
         let masked = match profile {
             Some(schema) if sensitive => self.tags.get(schema).unwrap_or(&empty).clone(),
+            None if sensitive && identity => BTreeSet::from(["id".to_string()]),
             None if sensitive => self
                 .sources
                 .get(&name.to_ascii_lowercase())

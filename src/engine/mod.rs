@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod ddl;
+mod identity;
 mod output;
 mod persona;
 mod refresh;
@@ -327,6 +328,13 @@ impl Engine {
             Statement::DropSegment { name, cascade } => self.drop_segment(name, *cascade).await,
             Statement::Persona { entity, key } => self.persona(entity, key.into()).await,
             Statement::ProfileSegment { segment, by } => self.segment_profile(segment, by).await,
+            Statement::CreateIdentityGraph(c) => {
+                self.create_identity_graph(c, &statement.text).await
+            }
+            Statement::RefreshIdentityGraph(name) => self.refresh_identity_graph(name).await,
+            Statement::DropIdentityGraph(name) => self.drop_identity_graph(name).await,
+            Statement::ShowIdentityGraphs => self.show_identity_graphs().await,
+            Statement::DescribeIdentityGraph(name) => self.describe_identity_graph(name).await,
         }
     }
 }

@@ -54,6 +54,7 @@ impl Engine {
 
     pub(super) async fn register_all_tables(&self) -> Result<()> {
         self.register_system_tables().await?;
+        self.register_identity_tables().await?;
         let catalog = self.catalog.read().await.clone();
         for entity in catalog.entities.keys() {
             self.register_entity_tables(&catalog, entity).await?;

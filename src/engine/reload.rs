@@ -7,12 +7,14 @@ use crate::catalog::store;
 use crate::error::Result;
 
 /// The catalog tables whose versions tell whether another process changed something.
-const WATCHED: [&str; 5] = [
+const WATCHED: [&str; 7] = [
     store::ENTITIES,
     store::TAGS,
     store::SEGMENTS,
     store::SOURCES,
     store::SNAPSHOTS,
+    store::IDENTITY_GRAPHS,
+    store::IDENTITY_REFRESHES,
 ];
 
 impl Engine {

@@ -69,6 +69,52 @@ pub enum Statement {
         segment: QualifiedName,
         by: Vec<String>,
     },
+    CreateIdentityGraph(CreateIdentityGraph),
+    RefreshIdentityGraph(String),
+    DropIdentityGraph(String),
+    ShowIdentityGraphs,
+    DescribeIdentityGraph(String),
+}
+
+/// `CREATE [OR REPLACE] IDENTITY GRAPH name [DESCRIPTION '…'] [MAX GROUP SIZE n]
+/// [MAX PER GROUP (type n, …)] [BLOCK type IN ('v', …) | BLOCK type MATCHING 'regex']…
+/// [PRIORITY (type, …)] FROM (query), (query)…`
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateIdentityGraph {
+    pub or_replace: bool,
+    pub name: String,
+    pub description: Option<String>,
+    /// Identifiers per group at most.
+    pub max_group_size: Option<u64>,
+    /// Identifiers of one type per group at most, e.g. `email 3`.
+    pub max_per_type: Vec<(String, u64)>,
+    pub blocks: Vec<Block>,
+    /// Identifier types, strongest first: weaker links give way first when a group breaks a
+    /// limit. Default: the order types first appear in the sources.
+    pub priority: Vec<String>,
+    /// Each source query as written (inside its parentheses).
+    pub sources: Vec<String>,
+}
+
+/// Identifier values that never link: a list, or a regular expression over the normalised id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Values {
+        id_type: String,
+        values: Vec<String>,
+    },
+    Matching {
+        id_type: String,
+        pattern: String,
+    },
+}
+
+impl Block {
+    pub fn id_type(&self) -> &str {
+        match self {
+            Block::Values { id_type, .. } | Block::Matching { id_type, .. } => id_type,
+        }
+    }
 }
 
 /// An entity key written as a literal: `'C00042'` or `42`.

@@ -230,6 +230,17 @@ impl<'a> TagParser<'a> {
             ("CREATE", "ENTITY") => self.parse_create_entity(),
             ("CREATE", "TAG") => self.parse_create_tag(),
             ("CREATE", "SEGMENT") => self.parse_create_segment(),
+            ("CREATE", "IDENTITY") => self.parse_create_identity_graph(),
+            ("SHOW", "IDENTITY") => {
+                self.df.parser.next_token();
+                self.df.parser.next_token();
+                self.expect_word("GRAPHS")?;
+                Ok(Statement::ShowIdentityGraphs)
+            }
+            ("DESCRIBE", "IDENTITY") | ("DESC", "IDENTITY") => {
+                Ok(Statement::DescribeIdentityGraph(self.parse_graph_name()?))
+            }
+            ("DROP", "IDENTITY") => Ok(Statement::DropIdentityGraph(self.parse_graph_name()?)),
             ("SHOW", "CATEGORIES") => Ok(Statement::ShowCategories {
                 entity: self.parse_show_for()?,
             }),
@@ -537,8 +548,112 @@ impl<'a> TagParser<'a> {
         }))
     }
 
+    /// `<VERB> IDENTITY GRAPH name`: consumes the three words and the name.
+    fn parse_graph_name(&mut self) -> Result<String> {
+        self.df.parser.next_token();
+        self.df.parser.next_token();
+        self.expect_word("GRAPH")?;
+        self.parse_name()
+    }
+
+    fn parse_create_identity_graph(&mut self) -> Result<Statement> {
+        let or_replace = self.parse_create_prefix(); // CREATE [OR REPLACE] IDENTITY
+        self.expect_word("GRAPH")?;
+        let mut graph = CreateIdentityGraph {
+            or_replace,
+            name: self.parse_name()?,
+            ..Default::default()
+        };
+        loop {
+            if self.parse_word("DESCRIPTION") {
+                graph.description = Some(self.parse_string()?);
+            } else if self.peek_is(&["MAX", "GROUP", "SIZE"]) {
+                for _ in 0..3 {
+                    self.df.parser.next_token();
+                }
+                graph.max_group_size = Some(self.parse_count()?);
+            } else if self.peek_is(&["MAX", "PER", "GROUP"]) {
+                for _ in 0..3 {
+                    self.df.parser.next_token();
+                }
+                self.df.parser.expect_token(&Token::LParen)?;
+                loop {
+                    let id_type = self.parse_name()?;
+                    graph.max_per_type.push((id_type, self.parse_count()?));
+                    if !self.df.parser.consume_token(&Token::Comma) {
+                        break;
+                    }
+                }
+                self.df.parser.expect_token(&Token::RParen)?;
+            } else if self.parse_word("BLOCK") {
+                let id_type = self.parse_name()?;
+                if self.parse_word("IN") {
+                    self.df.parser.expect_token(&Token::LParen)?;
+                    let mut values = Vec::new();
+                    loop {
+                        values.push(self.parse_string()?);
+                        if !self.df.parser.consume_token(&Token::Comma) {
+                            break;
+                        }
+                    }
+                    self.df.parser.expect_token(&Token::RParen)?;
+                    graph.blocks.push(Block::Values { id_type, values });
+                } else if self.parse_word("MATCHING") {
+                    let pattern = self.parse_string()?;
+                    graph.blocks.push(Block::Matching { id_type, pattern });
+                } else {
+                    return self.expected("IN ('value', …) or MATCHING 'regex' after BLOCK type");
+                }
+            } else if self.parse_word("PRIORITY") {
+                self.df.parser.expect_token(&Token::LParen)?;
+                loop {
+                    graph.priority.push(self.parse_name()?);
+                    if !self.df.parser.consume_token(&Token::Comma) {
+                        break;
+                    }
+                }
+                self.df.parser.expect_token(&Token::RParen)?;
+            } else if self.parse_word("FROM") {
+                loop {
+                    match self.parse_body()? {
+                        Body::Query(q) => graph.sources.push(q),
+                        Body::Expression(_) => {
+                            return self.expected("(SELECT …) as a source of the identity graph");
+                        }
+                    }
+                    if !self.df.parser.consume_token(&Token::Comma) {
+                        break;
+                    }
+                }
+                return Ok(Statement::CreateIdentityGraph(graph));
+            } else {
+                return self.expected(
+                    "DESCRIPTION, MAX GROUP SIZE, MAX PER GROUP, BLOCK, PRIORITY or FROM",
+                );
+            }
+        }
+    }
+
+    /// A positive integer.
+    fn parse_count(&mut self) -> Result<u64> {
+        let token = self.df.parser.peek_token();
+        if let Token::Number(n, _) = &token.token
+            && let Ok(v) = n.parse::<u64>()
+            && v > 0
+        {
+            self.df.parser.next_token();
+            return Ok(v);
+        }
+        self.expected("a positive integer")
+    }
+
     fn parse_refresh(&mut self) -> Result<Statement> {
         self.df.parser.next_token(); // REFRESH
+        if self.peek_is(&["IDENTITY", "GRAPH"]) {
+            self.df.parser.next_token();
+            self.df.parser.next_token();
+            return Ok(Statement::RefreshIdentityGraph(self.parse_name()?));
+        }
         if self.parse_word("ENTITY") {
             let entity = self.parse_name()?;
             let as_of = if self.df.parser.parse_keywords(&[Keyword::AS, Keyword::OF]) {
@@ -552,7 +667,7 @@ impl<'a> TagParser<'a> {
                 self.parse_qualified("tag name (entity.tag)")?,
             ))
         } else {
-            self.expected("ENTITY or TAG after REFRESH")
+            self.expected("ENTITY, TAG or IDENTITY GRAPH after REFRESH")
         }
     }
 
@@ -683,6 +798,53 @@ mod tests {
         assert!(matches!(&s[3].statement, Statement::ProfileSegment { by, .. } if by.is_empty()));
         let err = parse("PERSONA customer C00042").unwrap_err();
         assert!(err.to_string().contains("a key"), "{err}");
+    }
+
+    #[test]
+    fn identity_graph_statements() {
+        let s = parse(
+            "CREATE OR REPLACE IDENTITY GRAPH person DESCRIPTION 'OneID' MAX GROUP SIZE 50 \
+               MAX PER GROUP (email 3, phone 2) BLOCK phone IN ('13800000000', '00000000') \
+               BLOCK email MATCHING '^test@' PRIORITY (member_id, phone) \
+               FROM (SELECT phone, email FROM signups), (SELECT device_id, phone FROM app_logins); \
+             REFRESH IDENTITY GRAPH person; SHOW IDENTITY GRAPHS; DESCRIBE IDENTITY GRAPH person; \
+             DROP IDENTITY GRAPH person",
+        )
+        .expect("parses");
+        let Statement::CreateIdentityGraph(g) = &s[0].statement else {
+            panic!("not a graph")
+        };
+        assert!(g.or_replace);
+        assert_eq!(g.name, "person");
+        assert_eq!(g.max_group_size, Some(50));
+        assert_eq!(g.max_per_type, [("email".into(), 3), ("phone".into(), 2)]);
+        assert_eq!(g.blocks.len(), 2);
+        assert_eq!(g.priority, ["member_id", "phone"]);
+        assert_eq!(
+            g.sources,
+            [
+                "SELECT phone, email FROM signups",
+                "SELECT device_id, phone FROM app_logins"
+            ]
+        );
+        assert_eq!(
+            s[1].statement,
+            Statement::RefreshIdentityGraph("person".into())
+        );
+        assert_eq!(s[2].statement, Statement::ShowIdentityGraphs);
+        assert_eq!(
+            s[3].statement,
+            Statement::DescribeIdentityGraph("person".into())
+        );
+        assert_eq!(
+            s[4].statement,
+            Statement::DropIdentityGraph("person".into())
+        );
+        let err = parse("CREATE IDENTITY GRAPH g MAX GROUP SIZE 0 FROM (SELECT a, b FROM t)")
+            .unwrap_err();
+        assert!(err.to_string().contains("positive integer"), "{err}");
+        let err = parse("CREATE IDENTITY GRAPH g FROM signups").unwrap_err();
+        assert!(err.to_string().contains("(SELECT …)"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 mod cli;
 mod demo;
+mod identity;
 mod models;
 mod repl;
 mod report;

@@ -12,6 +12,7 @@ mod args;
 pub mod bitmap;
 pub mod config;
 pub mod geo;
+pub mod identity;
 pub mod layering;
 pub mod privacy;
 pub mod time;
@@ -38,6 +39,7 @@ pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(layering::LifecycleStage::new())),
         Arc::new(ScalarUDF::from(layering::ActivityLevel::new())),
         Arc::new(ScalarUDF::from(layering::ChurnWarning::new())),
+        Arc::new(ScalarUDF::from(identity::NormalizeId::new())),
     ]
     .into_iter()
     .chain(privacy::mask_functions().into_iter().map(Arc::new))

@@ -1,0 +1,453 @@
+//! Identity graph statements: CREATE / REFRESH / DROP / SHOW / DESCRIBE IDENTITY GRAPH, and the
+//! `identity` schema: `identity.<graph>(id_type, id, one_id)`, `identity.<graph>_rejected`
+//! (identifiers that broke a guard, with the reason) and `identity.<graph>_changes` (merges and
+//! splits per refresh). The resolution itself is `crate::identity`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{ArrayRef, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::output::{Cell, table};
+use super::{Engine, Output};
+use crate::catalog::{GraphRefresh, IdentityGraphDef, store};
+use crate::error::{Error, Result};
+use crate::identity;
+use crate::parser::{Block, CreateIdentityGraph, Statement, parse, quote_str};
+use crate::warehouse::{WriteMode, snapshot_type};
+
+/// The schema the identity tables are registered in.
+pub const IDENTITY_SCHEMA: &str = "identity";
+
+fn mapping_path(graph: &str) -> String {
+    format!("identity/{graph}")
+}
+fn rejected_path(graph: &str) -> String {
+    format!("identity/{graph}_rejected")
+}
+fn changes_path(graph: &str) -> String {
+    format!("identity/{graph}_changes")
+}
+
+fn utf8(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+fn int(name: &str) -> Field {
+    Field::new(name, DataType::Int64, true)
+}
+
+fn mapping_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("id_type"),
+        utf8("id"),
+        int("one_id"),
+    ]))
+}
+fn rejected_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("id_type"),
+        utf8("id"),
+        utf8("reason"),
+    ]))
+}
+fn changes_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("refreshed_at", snapshot_type(), true),
+        utf8("event"),
+        int("one_id"),
+        int("other_one_id"),
+    ]))
+}
+
+/// `batches` with their columns cast to `schema` (after `prefix` columns, if any).
+fn conform(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    prefix: impl Fn(usize) -> Vec<ArrayRef>,
+) -> Result<Vec<RecordBatch>> {
+    batches
+        .into_iter()
+        .map(|b| {
+            let mut columns = prefix(b.num_rows());
+            let offset = columns.len();
+            for (i, column) in b.columns().iter().enumerate() {
+                let field = schema.field(offset + i);
+                columns.push(datafusion::arrow::compute::cast(column, field.data_type())?);
+            }
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect()
+}
+
+/// The graph definition of a stored CREATE statement.
+fn spec_of(def: &IdentityGraphDef) -> Result<CreateIdentityGraph> {
+    match parse(&def.definition)?
+        .into_iter()
+        .next()
+        .map(|s| s.statement)
+    {
+        Some(Statement::CreateIdentityGraph(c)) => Ok(c),
+        _ => Err(Error::invalid(format!(
+            "the stored definition of identity graph {} is unreadable",
+            def.name
+        ))),
+    }
+}
+
+impl Engine {
+    pub(super) async fn create_identity_graph(
+        &self,
+        c: &CreateIdentityGraph,
+        text: &str,
+    ) -> Result<Output> {
+        let _w = self.write_lock.lock().await;
+        let mut catalog = self.catalog.read().await.clone();
+        let existing = catalog.graphs.get(&c.name).cloned();
+        if existing.is_some() && !c.or_replace {
+            return Err(Error::invalid(format!(
+                "identity graph {} already exists; use CREATE OR REPLACE IDENTITY GRAPH to change it",
+                c.name
+            )));
+        }
+        // Every source plans, has two or more columns, and the rules name its types.
+        identity::source_types(&self.ctx, c, &|e| self.diagnose(e)).await?;
+        // A BLOCK … MATCHING pattern must compile now, not at the first refresh.
+        for block in &c.blocks {
+            if let Block::Matching { pattern, .. } = block {
+                let check = format!("SELECT regexp_like('', {})", quote_str(pattern));
+                let compiled = match self.ctx.sql(&check).await {
+                    Ok(df) => df.collect().await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                compiled.map_err(|e| {
+                    Error::invalid(format!("BLOCK … MATCHING '{pattern}': {}", Error::from(e)))
+                })?;
+            }
+        }
+        let now = Utc::now();
+        let def = IdentityGraphDef {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            definition: text.trim().trim_end_matches(';').to_string(),
+            version: existing.as_ref().map(|g| g.version + 1).unwrap_or(1),
+            created_at: existing.as_ref().map(|g| g.created_at).unwrap_or(now),
+            updated_at: now,
+        };
+        catalog.graphs.insert(c.name.clone(), def);
+        store::save_graphs(&self.warehouse, &catalog).await?;
+        self.commit_catalog(catalog, None).await?;
+        Ok(Output::empty())
+    }
+
+    pub(super) async fn refresh_identity_graph(&self, name: &str) -> Result<Output> {
+        let _w = self.write_lock.lock().await;
+        let clock = Instant::now();
+        let mut catalog = self.catalog.read().await.clone();
+        let def = catalog.graph(name)?.clone();
+        let spec = spec_of(&def)?;
+        let refreshed_at = Utc::now();
+        let mut record = GraphRefresh {
+            graph: name.to_string(),
+            refreshed_at,
+            version: def.version,
+            status: "ok".into(),
+            ..Default::default()
+        };
+        let result = self.resolve_and_write(&spec, refreshed_at).await;
+        record.seconds = clock.elapsed().as_secs_f64();
+        let stats = match result {
+            Ok(stats) => stats,
+            Err(e) => {
+                record.status = "failed".into();
+                record.message = Some(e.to_string());
+                // Best effort: the refresh's error is the one to report.
+                let _ = store::append_graph_refresh(&self.warehouse, &record).await;
+                return Err(e);
+            }
+        };
+        record.source_rows = stats
+            .source_rows
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        record.identifiers = stats.identifiers;
+        record.groups = stats.groups;
+        record.largest_group = stats.largest_group;
+        record.new_groups = stats.new_groups;
+        record.merges = stats.merges;
+        record.splits = stats.splits;
+        record.rejected = stats.rejected;
+        record.max_one_id = stats.max_one_id;
+        store::append_graph_refresh(&self.warehouse, &record).await?;
+        catalog.graph_refreshes.push(record.clone());
+        self.commit_catalog(catalog, None).await?;
+        self.register_identity_tables().await?;
+        table(
+            &[
+                "graph",
+                "identifiers",
+                "groups",
+                "largest_group",
+                "new_groups",
+                "merges",
+                "splits",
+                "rejected",
+                "seconds",
+            ],
+            vec![vec![
+                Cell::from(name.to_string()),
+                Cell::Int(Some(record.identifiers)),
+                Cell::Int(Some(record.groups)),
+                Cell::Int(Some(record.largest_group)),
+                Cell::Int(Some(record.new_groups)),
+                Cell::Int(Some(record.merges)),
+                Cell::Int(Some(record.splits)),
+                Cell::Int(Some(record.rejected)),
+                Cell::from(format!("{:.2}", record.seconds)),
+            ]],
+        )
+    }
+
+    /// Resolves the graph and commits its tables: the mapping first (the table readers use),
+    /// then the rejected identifiers and the changes. A failure before the mapping's commit
+    /// leaves the previous mapping in place.
+    async fn resolve_and_write(
+        &self,
+        spec: &CreateIdentityGraph,
+        refreshed_at: DateTime<Utc>,
+    ) -> Result<identity::Stats> {
+        let catalog = self.catalog.read().await.clone();
+        let previous = match self.warehouse.table(&mapping_path(&spec.name)).await? {
+            Some(t) => Some(self.warehouse.provider(&t).await?),
+            None => None,
+        };
+        let max_issued = catalog
+            .last_graph_refresh(&spec.name)
+            .map(|r| r.max_one_id)
+            .unwrap_or(0);
+        let resolution =
+            identity::resolve(&self.ctx, spec, previous, max_issued, &|e| self.diagnose(e)).await?;
+        let mapping = mapping_schema();
+        self.warehouse
+            .write_batches(
+                &mapping_path(&spec.name),
+                &mapping,
+                conform(&mapping, resolution.mapping, |_| Vec::new())?,
+                WriteMode::Overwrite,
+            )
+            .await?;
+        let rejected = rejected_schema();
+        self.warehouse
+            .write_batches(
+                &rejected_path(&spec.name),
+                &rejected,
+                conform(&rejected, resolution.rejected, |_| Vec::new())?,
+                WriteMode::Overwrite,
+            )
+            .await?;
+        let changes = changes_schema();
+        let at = refreshed_at.timestamp_micros();
+        let batches = conform(&changes, resolution.changes, |rows| {
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(vec![at; rows]).with_timezone("UTC"))
+                    as ArrayRef,
+            ]
+        })?;
+        self.warehouse
+            .write_batches(
+                &changes_path(&spec.name),
+                &changes,
+                batches,
+                WriteMode::Append,
+            )
+            .await?;
+        Ok(resolution.stats)
+    }
+
+    pub(super) async fn drop_identity_graph(&self, name: &str) -> Result<Output> {
+        let _w = self.write_lock.lock().await;
+        let mut catalog = self.catalog.read().await.clone();
+        catalog.graph(name)?;
+        catalog.graphs.remove(name);
+        store::save_graphs(&self.warehouse, &catalog).await?;
+        self.commit_catalog(catalog, None).await?;
+        let schema = self.schema(IDENTITY_SCHEMA)?;
+        for path in [mapping_path(name), rejected_path(name), changes_path(name)] {
+            let table = path.trim_start_matches("identity/").to_string();
+            schema.deregister_table(&table)?;
+            self.warehouse.remove(&path).await?;
+        }
+        Ok(Output::empty())
+    }
+
+    pub(super) async fn show_identity_graphs(&self) -> Result<Output> {
+        let catalog = self.catalog.read().await.clone();
+        let rows = catalog
+            .graphs
+            .values()
+            .map(|g| {
+                let last = catalog.last_graph_refresh(&g.name);
+                let sources = spec_of(g).map(|s| s.sources.len() as i64).ok();
+                vec![
+                    Cell::from(g.name.clone()),
+                    Cell::Int(sources),
+                    Cell::Int(Some(g.version)),
+                    Cell::from(
+                        last.map(|r| r.refreshed_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+                    ),
+                    Cell::Int(last.map(|r| r.identifiers)),
+                    Cell::Int(last.map(|r| r.groups)),
+                    Cell::from(g.description.clone()),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "graph",
+                "sources",
+                "version",
+                "last_refresh",
+                "identifiers",
+                "groups",
+                "description",
+            ],
+            rows,
+        )
+    }
+
+    pub(super) async fn describe_identity_graph(&self, name: &str) -> Result<Output> {
+        let catalog = self.catalog.read().await.clone();
+        let def = catalog.graph(name)?.clone();
+        let spec = spec_of(&def)?;
+        let last = catalog.last_graph_refresh(name).cloned();
+        let mut rows: Vec<(String, Option<String>)> = vec![
+            ("name".into(), Some(def.name.clone())),
+            ("description".into(), def.description.clone()),
+            ("version".into(), Some(def.version.to_string())),
+            ("table".into(), Some(format!("{IDENTITY_SCHEMA}.{name}"))),
+        ];
+        let counts: Vec<String> = last
+            .as_ref()
+            .map(|r| r.source_rows.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        for (i, source) in spec.sources.iter().enumerate() {
+            let rows_read = counts
+                .get(i)
+                .map(|n| format!(" ({n} rows)"))
+                .unwrap_or_default();
+            rows.push((
+                format!("source {}", i + 1),
+                Some(format!("{source}{rows_read}")),
+            ));
+        }
+        rows.push((
+            "max_group_size".into(),
+            spec.max_group_size.map(|n| n.to_string()),
+        ));
+        if !spec.max_per_type.is_empty() {
+            rows.push((
+                "max_per_group".into(),
+                Some(
+                    spec.max_per_type
+                        .iter()
+                        .map(|(t, n)| format!("{t} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ));
+        }
+        for block in &spec.blocks {
+            let text = match block {
+                Block::Values { id_type, values } => {
+                    format!("{id_type} IN ({})", values.join(", "))
+                }
+                Block::Matching { id_type, pattern } => format!("{id_type} MATCHING '{pattern}'"),
+            };
+            rows.push(("block".into(), Some(text)));
+        }
+        if !spec.priority.is_empty() {
+            rows.push(("priority".into(), Some(spec.priority.join(", "))));
+        }
+        if let Some(r) = &last {
+            let stat = |k: &str, v: i64| (k.to_string(), Some(v.to_string()));
+            rows.push((
+                "last_refresh".into(),
+                Some(r.refreshed_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+            ));
+            rows.push(stat("identifiers", r.identifiers));
+            rows.push(stat("groups", r.groups));
+            rows.push(stat("largest_group", r.largest_group));
+            rows.push(stat("new_groups", r.new_groups));
+            rows.push(stat("merges", r.merges));
+            rows.push(stat("splits", r.splits));
+            rows.push(stat("rejected", r.rejected));
+            // The reasons of the rejected identifiers, most frequent first.
+            let reasons = format!(
+                "SELECT reason, count(*) AS n FROM {IDENTITY_SCHEMA}.{} GROUP BY reason \
+                 ORDER BY n DESC, reason LIMIT 5",
+                crate::parser::quote_ident(&format!("{name}_rejected"))
+            );
+            if let Ok(df) = self.ctx.sql(&reasons).await
+                && let Ok(batches) = df.collect().await
+            {
+                for batch in batches {
+                    let formatters: Vec<_> = batch
+                        .columns()
+                        .iter()
+                        .filter_map(|c| {
+                            datafusion::arrow::util::display::ArrayFormatter::try_new(
+                                c.as_ref(),
+                                &Default::default(),
+                            )
+                            .ok()
+                        })
+                        .collect();
+                    for row in 0..batch.num_rows() {
+                        if let [reason, n] = formatters.as_slice() {
+                            rows.push((
+                                "rejected because".into(),
+                                Some(format!("{} ({})", reason.value(row), n.value(row))),
+                            ));
+                        }
+                    }
+                }
+            }
+        } else {
+            rows.push(("last_refresh".into(), None));
+        }
+        table(
+            &["property", "value"],
+            rows.into_iter()
+                .map(|(k, v)| vec![Cell::from(k), Cell::from(v)])
+                .collect(),
+        )
+    }
+
+    /// (Re-)registers the identity tables of every graph that has been refreshed.
+    pub(super) async fn register_identity_tables(&self) -> Result<()> {
+        let graphs: Vec<String> = self.catalog.read().await.graphs.keys().cloned().collect();
+        if graphs.is_empty() {
+            return Ok(());
+        }
+        let schema = self.schema(IDENTITY_SCHEMA)?;
+        for graph in graphs {
+            for path in [
+                mapping_path(&graph),
+                rejected_path(&graph),
+                changes_path(&graph),
+            ] {
+                let name = path.trim_start_matches("identity/").to_string();
+                if let Some(t) = self.warehouse.table(&path).await? {
+                    let provider = self.warehouse.provider(&t).await?;
+                    schema.deregister_table(&name)?;
+                    schema.register_table(name, provider)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
