@@ -106,11 +106,13 @@ impl<'a> Work<'a> {
     ) -> Result<()> {
         let table = self.t(name);
         let _ = self.ctx.deregister_table(table.as_str());
-        let partitions = if batches.is_empty() {
-            vec![Vec::new()]
-        } else {
-            vec![batches]
-        };
+        // Spread over the session's partitions, so the next step scans in parallel.
+        let n = self.ctx.state().config().target_partitions().max(1);
+        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n.min(batches.len().max(1))];
+        let slots = partitions.len();
+        for (i, batch) in batches.into_iter().enumerate() {
+            partitions[i % slots].push(batch);
+        }
         self.ctx.register_table(
             table.as_str(),
             Arc::new(MemTable::try_new(schema, partitions)?),

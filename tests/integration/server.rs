@@ -450,6 +450,19 @@ fn assert_roles_are_enforced(s: &Sandbox) {
         let mut ann = client(&server.addr, "ann", "ann-pw:1").await;
         let b = query(&mut ann, "SELECT user, action, object FROM tagfusion.audit WHERE action = 'persona'").await.expect("audit");
         assert_eq!(rows(&b), vec!["bob|persona|customer"]);
+
+        // Identity graphs: admins build them; analysts read raw identifiers, viewers masked ones.
+        query(&mut ann, "CREATE IDENTITY GRAPH people FROM (SELECT customer_id, city_name FROM customers)")
+            .await
+            .expect("graph");
+        query(&mut ann, "REFRESH IDENTITY GRAPH people").await.expect("refresh graph");
+        let err = query(&mut bob, "REFRESH IDENTITY GRAPH people").await.expect_err("analyst refresh");
+        assert!(err.contains("role analyst may not create, refresh or drop identity graphs"), "{err}");
+        let ids = "SELECT id FROM identity.people WHERE id_type = 'customer_id' ORDER BY id";
+        let b = query(&mut bob, ids).await.expect("analyst ids");
+        assert_eq!(rows(&b), vec!["C1", "C2", "C3", "C4"]);
+        let b = query(&mut vic, ids).await.expect("viewer ids");
+        assert_eq!(rows(&b), vec!["******"; 4]);
     });
 }
 
