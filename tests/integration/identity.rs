@@ -168,7 +168,11 @@ fn mapping(s: &Sandbox) -> BTreeMap<String, i64> {
 }
 
 /// Asserts two partitions are equal, showing only the groups that differ.
-fn assert_same_groups(ours: &BTreeSet<BTreeSet<String>>, theirs: &BTreeSet<BTreeSet<String>>, what: &str) {
+fn assert_same_groups(
+    ours: &BTreeSet<BTreeSet<String>>,
+    theirs: &BTreeSet<BTreeSet<String>>,
+    what: &str,
+) {
     let only_ours: Vec<_> = ours.difference(theirs).take(5).collect();
     let only_theirs: Vec<_> = theirs.difference(ours).take(5).collect();
     assert!(
@@ -302,7 +306,9 @@ fn demo_identities_resolve_like_union_find_and_profile_unified_people() {
         .collect();
     assert!(rejected.contains("phone:13800000000"), "{rejected:?}");
     assert!(
-        rejected.iter().all(|n| n == "phone:13800000000" || n.starts_with("device_id:")),
+        rejected
+            .iter()
+            .all(|n| n == "phone:13800000000" || n.starts_with("device_id:")),
         "{rejected:?}"
     );
     // The same links by union-find, without the refused identifiers.
