@@ -39,13 +39,14 @@ pub fn normalize_id(id_type: &str, value: &str) -> Option<String> {
         if digits.is_empty() {
             return None;
         }
+        // A Chinese mobile number loses its country code; another country's keeps its `+`.
         let national = match digits.len() {
-            13 if digits.starts_with("861") => &digits[2..],
-            15 if digits.starts_with("00861") => &digits[4..],
-            _ => digits.as_str(),
+            13 if digits.starts_with("861") => Some(&digits[2..]),
+            15 if digits.starts_with("00861") => Some(&digits[4..]),
+            _ => None,
         };
-        if national.len() == 11 && national.starts_with('1') {
-            return Some(national.to_string());
+        if let Some(n) = national {
+            return Some(n.to_string());
         }
         return Some(if v.starts_with('+') {
             format!("+{digits}")
