@@ -281,11 +281,14 @@ impl Catalog {
     }
 
     /// The last successful refresh of a graph.
+    /// The last successful refresh of a graph (refreshes of an earlier, dropped graph of the
+    /// same name do not count).
     pub fn last_graph_refresh(&self, graph: &str) -> Option<&GraphRefresh> {
+        let created = self.graphs.get(graph)?.created_at;
         self.graph_refreshes
             .iter()
             .rev()
-            .find(|r| r.graph == graph && r.status == "ok")
+            .find(|r| r.graph == graph && r.status == "ok" && r.refreshed_at >= created)
     }
 
     pub fn entity(&self, name: &str) -> Result<&EntityDef> {

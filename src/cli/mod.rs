@@ -227,9 +227,15 @@ impl GlobalOptions {
 fn hide_caught_upload_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let caught = info.location().is_some_and(|l| {
-            l.file().contains("object_store") && l.file().ends_with("buffered.rs")
-        });
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+        let caught = message == Some("Already shut down")
+            && info.location().is_some_and(|l| {
+                l.file().contains("object_store") && l.file().ends_with("buffered.rs")
+            });
         if !caught {
             default(info);
         }

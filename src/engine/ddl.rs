@@ -29,6 +29,7 @@ const RESERVED: &[&str] = &[
     "datafusion",
     "_catalog",
     "demo",
+    "identity",
 ];
 
 /// What planning a tag definition found out.

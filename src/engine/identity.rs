@@ -82,6 +82,22 @@ fn conform(
         .collect()
 }
 
+/// A graph name becomes table names and a warehouse folder: letters, digits and `_`, and not
+/// the name of another graph's rejected or changes table.
+fn check_graph_name(name: &str) -> Result<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Err(Error::invalid(format!(
+            "identity graph name '{name}' may hold only letters, digits and _"
+        )));
+    }
+    if name.ends_with("_rejected") || name.ends_with("_changes") {
+        return Err(Error::invalid(format!(
+            "identity graph name '{name}' ends like another graph's table (_rejected, _changes)"
+        )));
+    }
+    Ok(())
+}
+
 /// The graph definition of a stored CREATE statement.
 fn spec_of(def: &IdentityGraphDef) -> Result<CreateIdentityGraph> {
     match parse(&def.definition)?
@@ -103,6 +119,7 @@ impl Engine {
         c: &CreateIdentityGraph,
         text: &str,
     ) -> Result<Output> {
+        check_graph_name(&c.name)?;
         let _w = self.write_lock.lock().await;
         let mut catalog = self.catalog.read().await.clone();
         let existing = catalog.graphs.get(&c.name).cloned();
@@ -165,6 +182,7 @@ impl Engine {
                 record.message = Some(e.to_string());
                 // Best effort: the refresh's error is the one to report.
                 let _ = store::append_graph_refresh(&self.warehouse, &record).await;
+                let _ = self.register_system_tables().await;
                 return Err(e);
             }
         };

@@ -57,6 +57,8 @@ fn redact(sql: &str, key: &str, secret: &str) -> String {
                 &sql[start + literal.len()..]
             )
         }
+        // Written another way (unquoted, double-quoted, escaped): wherever the text holds it.
+        None if !secret.is_empty() => sql.replace(secret, &quote_str(storage::REDACTED)),
         None => sql.to_string(),
     }
 }
@@ -81,10 +83,12 @@ fn source_change(statement: &DFStatement, text: &str) -> Option<SourceChange> {
                 }
             }
             for (key, value) in &c.options {
-                if let Value::SingleQuotedString(secret) = value
-                    && storage::SECRET_OPTIONS.contains(&key.to_ascii_lowercase().as_str())
-                {
-                    sql = redact(&sql, key, secret);
+                if storage::is_secret_option(key) {
+                    let secret = match value {
+                        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    sql = redact(&sql, key, &secret);
                 }
             }
             Some(SourceChange::Define {

@@ -35,6 +35,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::parser::{Block, CreateIdentityGraph, quote_ident, quote_str};
+use tagfusion_udfs::identity::normalize_id;
 
 /// What a refresh produced.
 pub struct Resolution {
@@ -304,18 +305,23 @@ pub async fn resolve(
             .iter()
             .map(|b| match b {
                 Block::Values { id_type, values } => {
+                    // Normalised here: a value with no normal form (a placeholder) blocks
+                    // nothing, and never puts a NULL into the IN list.
                     let list: Vec<String> = values
                         .iter()
-                        .map(|v| format!("normalize_id({}, {})", quote_str(id_type), quote_str(v)))
+                        .filter_map(|v| normalize_id(id_type, v))
+                        .map(|v| quote_str(&v))
                         .collect();
-                    (
+                    let condition = if list.is_empty() {
+                        "false".to_string()
+                    } else {
                         format!(
                             "(id_type = {} AND id IN ({}))",
                             quote_str(id_type),
                             list.join(", ")
-                        ),
-                        quote_str("blocked value"),
-                    )
+                        )
+                    };
+                    (condition, quote_str("blocked value"))
                 }
                 Block::Matching { id_type, pattern } => (
                     format!(

@@ -110,7 +110,7 @@ pub fn status(e: &Error, sql: &str) -> Status {
     }
     match root {
         Error::Forbidden(_) => Status::permission_denied(text),
-        Error::Io { .. } | Error::Delta(_) => Status::internal(text),
+        Error::Io { .. } | Error::Delta(_) | Error::Storage(_) => Status::internal(text),
         _ => Status::invalid_argument(text),
     }
 }

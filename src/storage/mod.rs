@@ -23,13 +23,22 @@ use url::Url;
 
 use crate::error::{Error, Result};
 
-/// Table options that carry credentials: they work for the session that gives them but are
-/// never written to the warehouse's catalog (see `engine::sources`).
-pub const SECRET_OPTIONS: [&str; 3] = [
-    "aws.access_key_id",
-    "aws.secret_access_key",
-    "aws.session_token",
-];
+/// Whether a table option carries credentials (`aws.access_key_id`, `aws.secret_access_key`,
+/// `aws.session_token` and every other spelling object_store accepts for them): such options
+/// work for the session that gives them but are never written to the catalog
+/// (see `engine::sources`).
+pub fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let Some(name) = key.strip_prefix("aws.") else {
+        return false;
+    };
+    matches!(
+        name.parse::<AmazonS3ConfigKey>(),
+        Ok(AmazonS3ConfigKey::AccessKeyId
+            | AmazonS3ConfigKey::SecretAccessKey
+            | AmazonS3ConfigKey::Token)
+    )
+}
 
 /// What a redacted credential reads as in the catalog.
 pub const REDACTED: &str = "<redacted>";
@@ -120,4 +129,29 @@ pub fn bucket_url(url: &Url) -> Result<Url> {
 pub fn object_path(url: &Url) -> Result<object_store::path::Path> {
     object_store::path::Path::from_url_path(url.path())
         .map_err(|e| Error::invalid(format!("bad S3 location '{url}': {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_spelling_of_a_credential_is_secret() {
+        for key in [
+            "aws.access_key_id",
+            "AWS.SECRET_ACCESS_KEY",
+            "aws.session_token",
+            "aws.token",
+            "aws.aws_secret_access_key",
+            "aws.aws_access_key_id",
+        ] {
+            assert!(super::is_secret_option(key), "{key}");
+        }
+        for key in [
+            "aws.region",
+            "aws.endpoint",
+            "format.has_header",
+            "secret_access_key",
+        ] {
+            assert!(!super::is_secret_option(key), "{key}");
+        }
+    }
 }
