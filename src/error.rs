@@ -22,11 +22,13 @@ pub enum Error {
     #[error("{message}")]
     Parse { message: String, location: Location },
 
-    /// A name that does not exist, with the closest existing name when there is one.
-    #[error("unknown {what} '{name}'{}", did_you_mean(.suggestion))]
+    /// A name that does not exist, with the closest existing name when there is one. `detail`
+    /// follows the name (" in the definition of tag 'customer.x'"), or is empty.
+    #[error("unknown {what} '{name}'{detail}{}", did_you_mean(.suggestion))]
     Unknown {
         what: &'static str,
         name: String,
+        detail: String,
         suggestion: Option<String>,
     },
 
@@ -150,6 +152,7 @@ impl Error {
         Error::Unknown {
             what,
             name: name.to_string(),
+            detail: String::new(),
             suggestion: closest(name, candidates),
         }
     }
@@ -181,6 +184,17 @@ impl Error {
         }
     }
 
+    /// The name this error is about, as it would appear in the statement: an unknown tag,
+    /// column, table, entity, segment or function, from TagFusion's checks or from DataFusion's
+    /// planning errors. Front ends point at it ([`crate::parser::locate_name`]).
+    pub fn subject(&self) -> Option<String> {
+        match self.root() {
+            Error::Unknown { name, .. } => Some(name.clone()),
+            Error::DataFusion(e) => datafusion_subject(e),
+            _ => None,
+        }
+    }
+
     /// The innermost error, without location wrappers.
     pub fn root(&self) -> &Error {
         match self {
@@ -188,6 +202,33 @@ impl Error {
             other => other,
         }
     }
+}
+
+/// The identifier a DataFusion planning error names: a column not found, a table not found,
+/// an unknown function.
+fn datafusion_subject(e: &datafusion::error::DataFusionError) -> Option<String> {
+    use datafusion::common::SchemaError;
+    use datafusion::error::DataFusionError;
+    if let DataFusionError::SchemaError(schema_error, _) = e.find_root()
+        && let SchemaError::FieldNotFound { field, .. } = schema_error.as_ref()
+    {
+        return Some(field.name.clone());
+    }
+    let text = e.find_root().strip_backtrace();
+    for (before, after) in [
+        ("table '", "' not found"),
+        ("Invalid function '", "'"),
+        ("No field named ", "."),
+    ] {
+        if let Some(rest) = text.split(before).nth(1)
+            && let Some(name) = rest.split(after).next()
+            && !name.is_empty()
+        {
+            let name = name.rsplit('.').next().unwrap_or(name).trim_matches('"');
+            return Some(name.to_string());
+        }
+    }
+    None
 }
 
 /// The candidate closest to `name` (Jaro-Winkler), if it is plausibly a typo of it.

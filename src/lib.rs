@@ -10,7 +10,8 @@
 //! - [`engine`]: the session every front end talks to;
 //! - [`cli`]: `tagfusion run`, scripts on stdin, output formats, error reports;
 //! - [`report`]: self-contained HTML reports (segment size history and profile);
-//! - [`demo`]: the synthetic retail data set and the guided demo.
+//! - [`demo`]: the synthetic retail data set and the guided demo;
+//! - [`runtime`]: the threads statements run on (deep expressions need deep stacks).
 
 pub mod catalog;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod identity;
 pub mod parser;
 pub mod repl;
 pub mod report;
+pub mod runtime;
 pub mod server;
 pub mod storage;
 pub mod warehouse;

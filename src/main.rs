@@ -1,5 +1,10 @@
-#[tokio::main]
-async fn main() {
-    let code = tagfusion::cli::main().await;
+fn main() {
+    let code = match tagfusion::runtime::block_on(tagfusion::cli::main) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            1
+        }
+    };
     std::process::exit(code);
 }

@@ -131,8 +131,9 @@ fn main() {
         // SAFETY: no other thread exists yet (the runtime starts below).
         unsafe { std::env::set_var(key, value) };
     }
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let (passed, failed) = runtime.block_on(run_all(filter));
+    // The threads and stacks the binary runs statements on (deep expressions in parser.slt).
+    let (passed, failed) =
+        tagfusion::runtime::block_on(move || run_all(filter)).expect("tokio runtime");
     println!("\nsqllogictest: {passed} passed, {failed} failed");
     drop(server);
     if failed > 0 || passed == 0 {

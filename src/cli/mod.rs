@@ -7,7 +7,7 @@ mod report;
 pub use format::{Format, print_output};
 pub use report::render_error;
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -378,6 +378,10 @@ async fn run_scripts(
     scripts: Vec<Script>,
 ) -> std::result::Result<(), (Error, Option<Script>)> {
     let mut stdout = std::io::stdout().lock();
+    // Results are separated so a reader can split them: a blank line between two csv or ndjson
+    // blocks (a csv row is never blank: a lone empty field is written `""`), a line per json
+    // array; statements without columns print nothing and need no separator.
+    let mut printed = false;
     for script in scripts {
         let statements = match engine.parse(&script.text) {
             Ok(s) => s,
@@ -386,11 +390,17 @@ async fn run_scripts(
         for statement in &statements {
             let result = async {
                 let output = engine.execute(statement).await?;
+                if output.has_columns() {
+                    if printed && matches!(format, Format::Csv | Format::Ndjson) {
+                        writeln!(stdout).map_err(|e| Error::io("cannot write the output", e))?;
+                    }
+                    printed = true;
+                }
                 print_output(output, format, &mut stdout).await
             }
             .await;
             if let Err(e) = result {
-                return Err((e.at(statement.location), Some(script)));
+                return Err((statement.place(e), Some(script)));
             }
         }
     }

@@ -79,7 +79,8 @@ impl Engine {
         if !columns.contains(&c.key.as_str()) {
             return Err(Error::Unknown {
                 what: "key column",
-                name: format!("{}' in the source of entity '{}", c.key, c.name),
+                name: c.key.clone(),
+                detail: format!(" in the source of entity '{}'", c.name),
                 suggestion: crate::error::closest(&c.key, columns.iter().copied()),
             });
         }
@@ -161,6 +162,9 @@ impl Engine {
                 "'{tag_name}' cannot name a tag of {}: it is reserved",
                 entity.name
             )));
+        }
+        if !crate::parser::usable_as_column(tag_name) {
+            return Err(keyword_name("tag", tag_name, &entity.name));
         }
         let source = self.source_schema(&entity.source()).await?;
         if let Some(col) = source
@@ -395,7 +399,8 @@ impl Engine {
             if let Some(missing) = missing_field(&text) {
                 return Error::Unknown {
                     what: unknown_what,
-                    name: format!("{missing}' in the definition of {kind} '{name}"),
+                    name: missing.clone(),
+                    detail: format!(" in the definition of {kind} '{name}'"),
                     suggestion: crate::error::closest(
                         &missing,
                         candidates.iter().map(String::as_str),
@@ -559,6 +564,15 @@ fn normalize_category(path: &str) -> String {
 }
 
 /// The column DataFusion could not find, from its "No field named x" message.
+/// A tag or segment named like a SQL keyword: refused, since queries could not name it.
+pub(super) fn keyword_name(what: &str, name: &str, entity: &str) -> Error {
+    Error::invalid(format!(
+        "'{name}' cannot name a {what} of {entity}: it is a SQL keyword, and `SELECT {name} FROM \
+         {entity}.profile` would not read it as a column; choose another name, e.g. \
+         '{name}_{what}' or a more specific one"
+    ))
+}
+
 fn missing_field(message: &str) -> Option<String> {
     let rest = message.split("No field named ").nth(1)?;
     let token: String = rest

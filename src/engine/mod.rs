@@ -3,6 +3,7 @@
 
 mod access;
 mod audit;
+mod balance;
 mod ddl;
 mod identity;
 mod output;
@@ -79,6 +80,15 @@ pub struct Engine {
     seen_versions: Mutex<Vec<Option<u64>>>,
 }
 
+/// DataFusion's analyzer rules, after TagFusion's balancing of long AND / OR chains (which
+/// must come before type coercion: see `balance`).
+fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+    let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> =
+        vec![Arc::new(balance::BalanceChains)];
+    rules.extend(datafusion::optimizer::Analyzer::new().rules);
+    rules
+}
+
 impl Engine {
     /// Opens the warehouse (creating it if needed) and restores its catalog and tables.
     pub async fn open(options: EngineOptions) -> Result<Arc<Self>> {
@@ -110,6 +120,7 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
+            .with_analyzer_rules(analyzer_rules())
             .with_query_planner(DeltaPlanner::new())
             .build();
         // `aws.*` OPTIONS of CREATE EXTERNAL TABLE: accepted, and applied to the table's bucket.
@@ -227,7 +238,7 @@ impl Engine {
     pub async fn execute(&self, statement: &ParsedStatement) -> Result<Output> {
         self.execute_inner(statement)
             .await
-            .map_err(|e| e.at(statement.location))
+            .map_err(|e| statement.place(e))
     }
 
     /// Runs one SQL statement with values for its parameters (`$1`, `$2`, … or `?`).
@@ -245,7 +256,7 @@ impl Engine {
                 )),
             }
         };
-        run.await.map_err(|e| e.at(statement.location))
+        run.await.map_err(|e| statement.place(e))
     }
 
     /// What a prepared statement returns and takes, without running it: the result schema (empty
@@ -290,7 +301,7 @@ impl Engine {
         };
         describe
             .await
-            .map_err(|e: crate::error::Error| e.at(statement.location))
+            .map_err(|e: crate::error::Error| statement.place(e))
     }
 
     /// Appends an audit record as the acting user (front ends: failed logins).

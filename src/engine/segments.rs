@@ -121,6 +121,9 @@ impl Engine {
             )));
         }
 
+        if !crate::parser::usable_as_column(name) {
+            return Err(super::ddl::keyword_name("segment", name, &entity.name));
+        }
         // Plan the condition over an empty relation shaped like the profile plus the other
         // segments as booleans: unknown names, types and dependencies without reading data.
         let source = self.source_schema(&entity.source()).await?;

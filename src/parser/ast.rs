@@ -14,6 +14,22 @@ pub struct ParsedStatement {
     pub text: String,
 }
 
+impl ParsedStatement {
+    /// `e` with where in the script it happened: at the name it is about (an unknown tag,
+    /// column, table, …) when the statement contains it, else at the statement's start. An
+    /// error that already knows its place keeps it.
+    pub fn place(&self, e: crate::error::Error) -> crate::error::Error {
+        if e.location().is_some() {
+            return e;
+        }
+        let at = e
+            .subject()
+            .and_then(|name| super::locate_name(&self.text, self.location, &name))
+            .unwrap_or(self.location);
+        e.at(at)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     /// Any statement DataFusion understands, passed through unchanged.

@@ -6,9 +6,11 @@
 //! and source text, so errors point at a line and column and definitions are stored as written.
 
 mod ast;
+pub mod limits;
 mod source;
 
 pub use ast::*;
+pub use source::locate_name;
 use source::SourceText;
 
 use datafusion::sql::parser::{DFParser, DFParserBuilder};
@@ -28,9 +30,11 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
     let tokens = Tokenizer::new(&DIALECT, sql)
         .tokenize_with_location()
         .map_err(|e| parse_error(&e.to_string()))?;
+    limits::check_operators(&tokens)?;
     let mut p = TagParser {
         df: DFParserBuilder::new(tokens)
             .with_dialect(&DIALECT)
+            .with_recursion_limit(limits::MAX_NESTING)
             .build()?,
         src,
     };
@@ -45,9 +49,10 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             line: start.line,
             column: start.column,
         };
-        let statement = p
-            .parse_statement()
-            .map_err(|e| with_location(e, location))?;
+        let statement = p.parse_statement().map_err(|e| {
+            let here = p.df.parser.get_current_token().span.start;
+            limits::explain_nesting(with_location(e, location), here)
+        })?;
         let end = p.df.parser.get_current_token().span.end;
         let text = p.src.slice(start, end).to_string();
         out.push(ParsedStatement {
@@ -152,6 +157,51 @@ pub fn normalize_ident(ident: &Ident) -> String {
         Some(_) => ident.value.clone(),
         None => ident.value.to_lowercase(),
     }
+}
+
+/// Whether `name`, written unquoted, reads back as a column wherever a query names one. A tag
+/// (or segment) is a column of the profile: one named like a SQL keyword (`cluster`, `order`,
+/// `limit`) could be created but not selected (`SELECT customer_id, cluster FROM …` fails).
+pub fn usable_as_column(name: &str) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, visit_expressions};
+    use std::ops::ControlFlow;
+    let is_keyword = matches!(
+        Tokenizer::new(&DIALECT, name).tokenize().as_deref(),
+        Ok([Token::Word(w)]) if w.keyword != Keyword::NoKeyword
+    );
+    if !is_keyword {
+        return true;
+    }
+    // Each probe names it `uses` times; a keyword that parses as something else fails.
+    let probes = [
+        (format!("SELECT {name} FROM t"), 1),
+        (format!("SELECT k, {name}, j FROM t"), 1),
+        (
+            format!("SELECT k FROM t WHERE {name} AND k GROUP BY k, {name} ORDER BY {name}"),
+            3,
+        ),
+        (format!("SELECT k FROM t WHERE k = {name} OR NOT {name}"), 2),
+    ];
+    probes.iter().all(|(sql, uses)| {
+        let Ok(mut statements) = DFParser::parse_sql_with_dialect(sql, &DIALECT) else {
+            return false;
+        };
+        let Some(datafusion::sql::parser::Statement::Statement(statement)) =
+            statements.pop_front()
+        else {
+            return false;
+        };
+        let mut seen = 0;
+        let _ = visit_expressions(statement.as_ref(), |e| {
+            if let SqlExpr::Identifier(id) = e
+                && id.value.eq_ignore_ascii_case(name)
+            {
+                seen += 1;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        statements.is_empty() && seen == *uses
+    })
 }
 
 /// Quotes a name for use in generated SQL.
@@ -324,7 +374,11 @@ impl<'a> TagParser<'a> {
                 let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
                 Ok(Statement::DropEntity { name, cascade })
             }
-            _ => Ok(Statement::Sql(Box::new(self.df.parse_statement()?))),
+            _ => {
+                let statement = self.df.parse_statement()?;
+                limits::check_statement_depth(&statement)?;
+                Ok(Statement::Sql(Box::new(statement)))
+            }
         }
     }
 
@@ -405,14 +459,14 @@ impl<'a> TagParser<'a> {
         if is_query {
             self.df.parser.next_token();
             let inner_start = self.df.parser.peek_token_ref().span.start;
-            self.df.parser.parse_query()?;
+            limits::check_depth(&self.df.parser.parse_query()?)?;
             let inner_end = self.df.parser.get_current_token().span.end;
             self.df.parser.expect_token(&Token::RParen)?;
             Ok(Body::Query(
                 self.src.slice(inner_start, inner_end).to_string(),
             ))
         } else {
-            self.df.parser.parse_expr()?;
+            limits::check_depth(&self.df.parser.parse_expr()?)?;
             let end = self.df.parser.get_current_token().span.end;
             Ok(Body::Expression(self.src.slice(start, end).to_string()))
         }
@@ -420,7 +474,7 @@ impl<'a> TagParser<'a> {
 
     fn parse_expr_text(&mut self) -> Result<String> {
         let start = self.df.parser.peek_token_ref().span.start;
-        self.df.parser.parse_expr()?;
+        limits::check_depth(&self.df.parser.parse_expr()?)?;
         let end = self.df.parser.get_current_token().span.end;
         Ok(self.src.slice(start, end).to_string())
     }
@@ -726,6 +780,16 @@ impl<'a> TagParser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywords_that_do_not_read_as_columns_are_found() {
+        for bad in ["cluster", "order", "limit", "from", "select", "where", "group"] {
+            assert!(!usable_as_column(bad), "{bad}");
+        }
+        for good in ["orders_30d", "gender", "year", "level", "status", "value_cluster", "客户等级"] {
+            assert!(usable_as_column(good), "{good}");
+        }
+    }
 
     #[test]
     fn create_tag_with_every_clause_keeps_its_text() {

@@ -2,6 +2,8 @@
 
 use datafusion::sql::sqlparser::tokenizer::Location as SqlLocation;
 
+use crate::error::Location;
+
 pub(super) struct SourceText<'a> {
     text: &'a str,
     /// Byte offset where each line starts.
@@ -38,4 +40,51 @@ impl<'a> SourceText<'a> {
         let (a, b) = (self.offset(start), self.offset(end));
         if a <= b { self.text[a..b].trim() } else { "" }
     }
+}
+
+/// Where `name` (an identifier, or `entity.name`) first appears as a name in `text`, a
+/// statement that starts at `start` in its script. Names are compared as SQL does: unquoted
+/// case-insensitively, quoted exactly. String literals and comments are not searched.
+pub fn locate_name(text: &str, start: Location, name: &str) -> Option<Location> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+    let parts: Vec<&str> = match super::split_qualified(name) {
+        Some((a, b)) => vec![a, b],
+        None => vec![name],
+    };
+    let parts: Vec<&str> = parts.iter().map(|p| p.trim_matches('"')).collect();
+    let tokens = Tokenizer::new(&GenericDialect {}, text)
+        .tokenize_with_location()
+        .ok()?;
+    let words: Vec<_> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let is = |t: &Token, part: &str| match t {
+        Token::Word(w) if w.quote_style.is_some() => w.value == part,
+        Token::Word(w) => w.value.eq_ignore_ascii_case(part),
+        _ => false,
+    };
+    let found = (0..words.len()).find(|&i| {
+        parts.iter().enumerate().all(|(k, part)| {
+            // entity.name: the words with a period between them.
+            let at = i + 2 * k;
+            at < words.len()
+                && is(&words[at].token, part)
+                && (k == 0 || words[at - 1].token == Token::Period)
+        })
+    })?;
+    let at = words[found].span.start;
+    Some(if at.line <= 1 {
+        Location {
+            line: start.line,
+            column: start.column + at.column - 1,
+        }
+    } else {
+        Location {
+            line: start.line + at.line - 1,
+            column: at.column,
+        }
+    })
 }

@@ -157,7 +157,7 @@ impl Session {
             };
             spinner.clear();
             if let Err(e) = result {
-                eprint!("{}", render_error(&e.at(statement.location), Some(&script)));
+                eprint!("{}", render_error(&statement.place(e), Some(&script)));
                 return;
             }
             if self.timing {

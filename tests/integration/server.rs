@@ -828,3 +828,46 @@ fn load_32_concurrent_clients_without_errors() {
         rss >> 20
     );
 }
+
+/// `… WHERE orders > 0 AND orders > 0 AND …` with `n` conditions.
+fn long_where(n: usize) -> String {
+    let conditions = vec!["orders > 0"; n].join(" AND ");
+    format!("SELECT count(*) FROM generate_series(1, 10) t(orders) WHERE {conditions}")
+}
+
+#[test]
+fn deep_expressions_are_answered_or_refused_and_the_server_keeps_serving() {
+    let s = Sandbox::new();
+    let server = start(&s, &[]);
+    runtime().block_on(async {
+        // A viewer: any user who can connect.
+        let mut vic = client(&server.addr, "vic", "vic-pw").await;
+        for n in [3_000, 10_000] {
+            let b = query(&mut vic, &long_where(n)).await.expect("long WHERE");
+            assert_eq!(rows(&b), vec!["10"], "{n} ANDs");
+        }
+        // 10,000 ORs of IDs, as segment tools generate them.
+        let ids: Vec<String> = (1..=10_000).map(|i| format!("orders = {i}")).collect();
+        let sql = format!(
+            "SELECT count(*) FROM generate_series(1, 20000) t(orders) WHERE {}",
+            ids.join(" OR ")
+        );
+        assert_eq!(rows(&query(&mut vic, &sql).await.expect("ORs")), vec!["10000"]);
+        // 10,000 nested parentheses: refused with the limit named.
+        let nested = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let err = query(&mut vic, &nested).await.expect_err("too deep");
+        assert!(err.contains("nest more than 200 levels"), "{err}");
+        // A 10,000-term sum (not rebalanced): refused with the limit named.
+        let sum = format!("SELECT {}", vec!["1"; 10_000].join(" + "));
+        let err = query(&mut vic, &sum).await.expect_err("too deep");
+        assert!(err.contains("more than 1000 operators deep"), "{err}");
+        // Past the operator limit: refused before it is parsed.
+        let err = query(&mut vic, &long_where(60_000)).await.expect_err("too long");
+        assert!(err.contains("more than 100000 operators"), "{err}");
+        // Still serving: on this connection and on a new one.
+        assert_eq!(rows(&query(&mut vic, "SELECT 41 + 1").await.expect("same")), vec!["42"]);
+        let mut bob = client(&server.addr, "bob", "bob-pw").await;
+        let b = query(&mut bob, "SELECT count(*) FROM customer.profile").await.expect("new");
+        assert_eq!(rows(&b).len(), 1);
+    });
+}
