@@ -95,7 +95,9 @@ impl Spinner {
         let show = tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             if std::io::stderr().is_terminal() {
-                shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                shown.set_draw_target(indicatif::ProgressDrawTarget::term_like(Box::new(
+                    Narrow(console::Term::stderr()),
+                )));
                 shown.enable_steady_tick(std::time::Duration::from_millis(120));
             }
         });
@@ -105,6 +107,46 @@ impl Spinner {
     fn clear(&self) {
         self.show.abort();
         self.bar.finish_and_clear();
+    }
+}
+
+/// The terminal, a few columns narrower than it is. indicatif pads its line to the full
+/// width and leaves the cursor in the last column; the `^C` the terminal echoes on Ctrl-C then
+/// wrapped to a new line, and clearing the spinner cleared that line instead, leaving
+/// `⠐ running… 3s` on screen. With the margin the echo stays on the spinner's line.
+#[derive(Debug)]
+struct Narrow(console::Term);
+
+impl indicatif::TermLike for Narrow {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(4).max(16)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 

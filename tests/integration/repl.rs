@@ -78,7 +78,7 @@ fn multi_line_statements_meta_commands_errors_and_history() {
         .expect("send");
     let out = until(&mut p, "\\^");
     assert!(
-        out.contains("error: stdin:1:1: No field named nope"),
+        out.contains("error: stdin:1:8: No field named nope"),
         "{out}"
     );
     p.send_line("\\format csv").expect("send");
@@ -96,11 +96,29 @@ fn multi_line_statements_meta_commands_errors_and_history() {
 fn ctrl_c_cancels_the_running_statement_and_ctrl_d_exits() {
     let s = Sandbox::new();
     let mut p = repl(&s, false);
+    p.get_process_mut()
+        .set_window_size(80, 24)
+        .expect("window size");
     p.send_line("SELECT count(*) FROM generate_series(1, 50000000000);")
         .expect("send");
-    std::thread::sleep(Duration::from_millis(1500));
+    // The spinner shows after half a second.
+    let mut before = until(&mut p, "running… [0-9]+s");
+    std::thread::sleep(Duration::from_millis(1200));
+    before += &until(&mut p, "running… [0-9]+s");
     p.send("\x03").expect("ctrl-c");
-    until(&mut p, "cancelled");
+    let after = until(&mut p, "cancelled");
+    // What a terminal shows once the statement is cancelled: the spinner's line is gone. A
+    // terminal echoes `^C` where the cursor is (Linux's default `echoctl`; this pty does not
+    // echo, so the emulated screen gets it where the key was pressed). indicatif's padded line
+    // used to leave the cursor in the last column, the echo wrapped, the clear hit the wrong
+    // line and `⠐ running… 1s` stayed on screen.
+    let mut screen = vt100::Parser::new(24, 80, 0);
+    screen.process(before.as_bytes());
+    screen.process(b"^C");
+    screen.process(after.as_bytes());
+    let text = screen.screen().contents();
+    assert!(!text.contains("running…"), "{text}");
+    assert!(text.contains("cancelled"), "{text}");
     p.expect(PROMPT).expect("prompt again");
     p.send_line("SELECT 6 * 7 AS n;").expect("send");
     let out = until(&mut p, "1 row");
