@@ -15,9 +15,10 @@ pub fn render_error(e: &Error, script: Option<&Script>) -> String {
     if let Some(line) = script.text.lines().nth(at.line.saturating_sub(1) as usize) {
         let number = at.line.to_string();
         let pad = " ".repeat(number.len());
+        let (line, column) = window(line, at.column.saturating_sub(1) as usize);
         let caret_at: String = line
             .chars()
-            .take(at.column.saturating_sub(1) as usize)
+            .take(column)
             .map(|c| {
                 if c == '\t' {
                     '\t'
@@ -35,6 +36,31 @@ pub fn render_error(e: &Error, script: Option<&Script>) -> String {
     out
 }
 
+/// Characters of a long line shown on either side of the caret.
+const CONTEXT: usize = 60;
+
+/// The part of a long line around character `column` (0-based), cut with `…`, and where the
+/// column is in it. Generated SQL puts thousands of conditions on one line: the report (and a
+/// server's error status, whose size gRPC limits) shows where, not all of it.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let count = line.chars().count();
+    if count <= 2 * CONTEXT + 20 {
+        return (line.to_string(), column);
+    }
+    let start = column.saturating_sub(CONTEXT);
+    let end = (column + CONTEXT).min(count);
+    let mut text: String = line.chars().skip(start).take(end - start).collect();
+    let mut at = column - start;
+    if start > 0 {
+        text.insert(0, '…');
+        at += 1;
+    }
+    if end < count {
+        text.push('…');
+    }
+    (text, at)
+}
+
 /// CJK characters take two columns in a terminal; an ideographic space keeps the caret aligned.
 fn is_wide(c: char) -> bool {
     matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6)
@@ -44,6 +70,25 @@ fn is_wide(c: char) -> bool {
 mod tests {
     use super::*;
     use crate::error::Location;
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = format!("{}ERR{}", "a ".repeat(5_000), " b".repeat(5_000));
+        let script = Script {
+            name: "q".into(),
+            text: line,
+        };
+        let e = Error::Parse {
+            message: "bad".into(),
+            location: Location { line: 1, column: 10_001 },
+        };
+        let text = render_error(&e, Some(&script));
+        assert!(text.len() < 400, "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let caret = lines[3].chars().count() - 1;
+        assert_eq!(lines[2].chars().nth(caret), Some('E'), "{text}");
+        assert!(lines[2].starts_with("1 | …") && lines[2].ends_with('…'), "{text}");
+    }
 
     #[test]
     fn caret_sits_under_the_column() {

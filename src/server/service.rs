@@ -85,6 +85,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Longest error message sent to a client, in characters.
+const MAX_STATUS_CHARS: usize = 1_500;
+
 /// An engine error as a gRPC status, with the message the CLI prints.
 pub fn status(e: &Error, sql: &str) -> Status {
     let script = Script {
@@ -95,8 +98,13 @@ pub fn status(e: &Error, sql: &str) -> Status {
     let text = text
         .strip_prefix("error: ")
         .unwrap_or(&text)
-        .trim_end()
-        .to_string();
+        .trim_end();
+    // The message travels in an HTTP/2 trailer (percent-encoded, clients accept 16 KiB of
+    // headers): past that the client sees a protocol error instead of the message.
+    let text = match text.char_indices().nth(MAX_STATUS_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    };
     let mut root = e;
     while let Error::At { source, .. } = root {
         root = source;
