@@ -80,14 +80,20 @@ mod tests {
         };
         let e = Error::Parse {
             message: "bad".into(),
-            location: Location { line: 1, column: 10_001 },
+            location: Location {
+                line: 1,
+                column: 10_001,
+            },
         };
         let text = render_error(&e, Some(&script));
         assert!(text.len() < 400, "{text}");
         let lines: Vec<&str> = text.lines().collect();
         let caret = lines[3].chars().count() - 1;
         assert_eq!(lines[2].chars().nth(caret), Some('E'), "{text}");
-        assert!(lines[2].starts_with("1 | …") && lines[2].ends_with('…'), "{text}");
+        assert!(
+            lines[2].starts_with("1 | …") && lines[2].ends_with('…'),
+            "{text}"
+        );
     }
 
     #[test]

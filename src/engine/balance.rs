@@ -77,19 +77,15 @@ fn build_balanced(mut operands: Vec<Expr>, op: Operator) -> Expr {
         let mut items = operands.into_iter();
         while let Some(left) = items.next() {
             next.push(match items.next() {
-                Some(right) => Expr::BinaryExpr(BinaryExpr::new(
-                    Box::new(left),
-                    op,
-                    Box::new(right),
-                )),
+                Some(right) => {
+                    Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right)))
+                }
                 None => left,
             });
         }
         operands = next;
     }
-    operands
-        .pop()
-        .expect("a chain has at least two operands")
+    operands.pop().expect("a chain has at least two operands")
 }
 
 #[cfg(test)]

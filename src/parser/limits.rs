@@ -125,8 +125,9 @@ pub(super) fn check_operators(tokens: &[TokenWithSpan]) -> Result<(), Error> {
 /// at the token where the parser gave up.
 pub(super) fn explain_nesting(e: Error, here: SqlLocation) -> Error {
     match e {
-        Error::Parse { message, location } if message.contains("RecursionLimitExceeded")
-            || message.contains("recursion limit exceeded") =>
+        Error::Parse { message, location }
+            if message.contains("RecursionLimitExceeded")
+                || message.contains("recursion limit exceeded") =>
         {
             let location = if here.line > 0 {
                 Location {

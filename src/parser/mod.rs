@@ -10,8 +10,8 @@ pub mod limits;
 mod source;
 
 pub use ast::*;
-pub use source::locate_name;
 use source::SourceText;
+pub use source::locate_name;
 
 use datafusion::sql::parser::{DFParser, DFParserBuilder};
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
@@ -186,8 +186,7 @@ pub fn usable_as_column(name: &str) -> bool {
         let Ok(mut statements) = DFParser::parse_sql_with_dialect(sql, &DIALECT) else {
             return false;
         };
-        let Some(datafusion::sql::parser::Statement::Statement(statement)) =
-            statements.pop_front()
+        let Some(datafusion::sql::parser::Statement::Statement(statement)) = statements.pop_front()
         else {
             return false;
         };
@@ -783,10 +782,20 @@ mod tests {
 
     #[test]
     fn keywords_that_do_not_read_as_columns_are_found() {
-        for bad in ["cluster", "order", "limit", "from", "select", "where", "group"] {
+        for bad in [
+            "cluster", "order", "limit", "from", "select", "where", "group",
+        ] {
             assert!(!usable_as_column(bad), "{bad}");
         }
-        for good in ["orders_30d", "gender", "year", "level", "status", "value_cluster", "客户等级"] {
+        for good in [
+            "orders_30d",
+            "gender",
+            "year",
+            "level",
+            "status",
+            "value_cluster",
+            "客户等级",
+        ] {
             assert!(usable_as_column(good), "{good}");
         }
     }

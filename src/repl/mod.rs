@@ -95,9 +95,9 @@ impl Spinner {
         let show = tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             if std::io::stderr().is_terminal() {
-                shown.set_draw_target(indicatif::ProgressDrawTarget::term_like(Box::new(
-                    Narrow(console::Term::stderr()),
-                )));
+                shown.set_draw_target(indicatif::ProgressDrawTarget::term_like(Box::new(Narrow(
+                    console::Term::stderr(),
+                ))));
                 shown.enable_steady_tick(std::time::Duration::from_millis(120));
             }
         });

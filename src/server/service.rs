@@ -95,10 +95,7 @@ pub fn status(e: &Error, sql: &str) -> Status {
         text: sql.to_string(),
     };
     let text = crate::cli::render_error(e, Some(&script));
-    let text = text
-        .strip_prefix("error: ")
-        .unwrap_or(&text)
-        .trim_end();
+    let text = text.strip_prefix("error: ").unwrap_or(&text).trim_end();
     // The message travels in an HTTP/2 trailer (percent-encoded, clients accept 16 KiB of
     // headers): past that the client sees a protocol error instead of the message.
     let text = match text.char_indices().nth(MAX_STATUS_CHARS) {

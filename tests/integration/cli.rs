@@ -45,9 +45,17 @@ fn several_results_are_separated_in_every_format() {
     let s = Sandbox::new();
     let run = |format: &str| {
         s.ok(&[
-            "--format", format, "run", "-c", "SELECT 1 AS a", "-c",
-            "CREATE OR REPLACE VIEW v AS SELECT 1 AS x", "-c", "SELECT '' AS b UNION ALL SELECT 'y' ORDER BY b",
-            "-c", "SELECT 2 AS c WHERE false",
+            "--format",
+            format,
+            "run",
+            "-c",
+            "SELECT 1 AS a",
+            "-c",
+            "CREATE OR REPLACE VIEW v AS SELECT 1 AS x",
+            "-c",
+            "SELECT '' AS b UNION ALL SELECT 'y' ORDER BY b",
+            "-c",
+            "SELECT 2 AS c WHERE false",
         ])
     };
     // csv: a blank line between blocks, each block a CSV file of its own; the empty string
@@ -57,7 +65,10 @@ fn several_results_are_separated_in_every_format() {
     let blocks: Vec<&str> = csv.split("\n\n").collect();
     assert_eq!(blocks, vec!["a\n1", "b\n\"\"\ny", "c\n"]);
     // ndjson: the same blank line between statements' rows.
-    assert_eq!(run("ndjson"), "{\"a\":1}\n\n{\"b\":\"\"}\n{\"b\":\"y\"}\n\n");
+    assert_eq!(
+        run("ndjson"),
+        "{\"a\":1}\n\n{\"b\":\"\"}\n{\"b\":\"y\"}\n\n"
+    );
     // json: one array per statement, one per line.
     let json = run("json");
     let arrays: Vec<serde_json::Value> = json
@@ -322,20 +333,42 @@ fn errors_point_at_the_unknown_name() {
         err.starts_with("error: -c#1:1:30: unknown tag or column 'spend_30_d' in the definition of tag 'customer.twice'; did you mean 'spend_30d'?"),
         "{err}"
     );
-    assert!(err.ends_with(&format!("  | {}^\n", " ".repeat(29))), "{err}");
+    assert!(
+        err.ends_with(&format!("  | {}^\n", " ".repeat(29))),
+        "{err}"
+    );
     // DataFusion's planning errors: an unknown column, table and function.
     let err = error_of(&["run", "-c", "SELECT nosuch_column FROM customer.profile;"]);
-    assert!(err.starts_with("error: -c#1:1:8: No field named nosuch_column"), "{err}");
+    assert!(
+        err.starts_with("error: -c#1:1:8: No field named nosuch_column"),
+        "{err}"
+    );
     let err = error_of(&["run", "-c", "SELECT gender FROM customer.profil"]);
-    assert!(err.starts_with("error: -c#1:1:20: unknown table 'customer.profil'"), "{err}");
+    assert!(
+        err.starts_with("error: -c#1:1:20: unknown table 'customer.profil'"),
+        "{err}"
+    );
     let err = error_of(&["run", "-c", "SELECT gendr_fn(gender) FROM customer.profile"]);
-    assert!(err.starts_with("error: -c#1:1:8: Invalid function 'gendr_fn'"), "{err}");
+    assert!(
+        err.starts_with("error: -c#1:1:8: Invalid function 'gendr_fn'"),
+        "{err}"
+    );
     // Unknown entity, tag and segment in DSL statements.
     let err = error_of(&["run", "-c", "REFRESH TAG customer.gendr"]);
-    assert!(err.starts_with("error: -c#1:1:13: unknown tag 'customer.gendr'"), "{err}");
+    assert!(
+        err.starts_with("error: -c#1:1:13: unknown tag 'customer.gendr'"),
+        "{err}"
+    );
     let err = error_of(&["run", "-c", "CREATE SEGMENT custmer.x AS true"]);
-    assert!(err.starts_with("error: -c#1:1:16: unknown entity 'custmer'"), "{err}");
-    let err = error_of(&["run", "-c", "CREATE SEGMENT customer.x AS important AND  big_ones"]);
+    assert!(
+        err.starts_with("error: -c#1:1:16: unknown entity 'custmer'"),
+        "{err}"
+    );
+    let err = error_of(&[
+        "run",
+        "-c",
+        "CREATE SEGMENT customer.x AS important AND  big_ones",
+    ]);
     assert!(err.starts_with("error: -c#1:1:45:"), "{err}");
     // A statement over lines 2-4 of a file, the bad name on line 3.
     let script = s.write(
@@ -344,7 +377,10 @@ fn errors_point_at_the_unknown_name() {
     );
     let err = error_of(&["run", script.to_str().unwrap()]);
     assert!(
-        err.starts_with(&format!("error: {}:3:8: No field named gendr", script.display())),
+        err.starts_with(&format!(
+            "error: {}:3:8: No field named gendr",
+            script.display()
+        )),
         "{err}"
     );
     assert!(err.contains("3 |        gendr\n  |        ^\n"), "{err}");
@@ -357,13 +393,33 @@ fn tags_named_like_sql_keywords_are_refused() {
     let out = s.run(&["run", "-c", "CREATE TAG customer.cluster AS 1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("'cluster' cannot name a tag of customer: it is a SQL keyword"), "{err}");
+    assert!(
+        err.contains("'cluster' cannot name a tag of customer: it is a SQL keyword"),
+        "{err}"
+    );
     let out = s.run(&["run", "-c", "CREATE SEGMENT customer.order AS important"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("'order' cannot name a segment of customer"), "{err}");
+    assert!(
+        err.contains("'order' cannot name a segment of customer"),
+        "{err}"
+    );
     // Names that read back as columns are fine, keywords among them (`year`, `level`).
-    s.ok(&["run", "-c", "CREATE TAG customer.level AS 1", "-c", "CREATE TAG customer.value_cluster AS 2"]);
-    let out = s.ok(&["run", "-c", "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
-        "-c", "SELECT customer_id, level, value_cluster FROM customer.profile ORDER BY 1 LIMIT 1"]);
-    assert!(out.ends_with("customer_id,level,value_cluster\nC1,1,2\n") || out.contains(",1,2\n"), "{out}");
+    s.ok(&[
+        "run",
+        "-c",
+        "CREATE TAG customer.level AS 1",
+        "-c",
+        "CREATE TAG customer.value_cluster AS 2",
+    ]);
+    let out = s.ok(&[
+        "run",
+        "-c",
+        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
+        "-c",
+        "SELECT customer_id, level, value_cluster FROM customer.profile ORDER BY 1 LIMIT 1",
+    ]);
+    assert!(
+        out.ends_with("customer_id,level,value_cluster\nC1,1,2\n") || out.contains(",1,2\n"),
+        "{out}"
+    );
 }

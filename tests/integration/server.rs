@@ -852,7 +852,10 @@ fn deep_expressions_are_answered_or_refused_and_the_server_keeps_serving() {
             "SELECT count(*) FROM generate_series(1, 20000) t(orders) WHERE {}",
             ids.join(" OR ")
         );
-        assert_eq!(rows(&query(&mut vic, &sql).await.expect("ORs")), vec!["10000"]);
+        assert_eq!(
+            rows(&query(&mut vic, &sql).await.expect("ORs")),
+            vec!["10000"]
+        );
         // 10,000 nested parentheses: refused with the limit named.
         let nested = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
         let err = query(&mut vic, &nested).await.expect_err("too deep");
@@ -862,12 +865,19 @@ fn deep_expressions_are_answered_or_refused_and_the_server_keeps_serving() {
         let err = query(&mut vic, &sum).await.expect_err("too deep");
         assert!(err.contains("more than 1000 operators deep"), "{err}");
         // Past the operator limit: refused before it is parsed.
-        let err = query(&mut vic, &long_where(60_000)).await.expect_err("too long");
+        let err = query(&mut vic, &long_where(60_000))
+            .await
+            .expect_err("too long");
         assert!(err.contains("more than 100000 operators"), "{err}");
         // Still serving: on this connection and on a new one.
-        assert_eq!(rows(&query(&mut vic, "SELECT 41 + 1").await.expect("same")), vec!["42"]);
+        assert_eq!(
+            rows(&query(&mut vic, "SELECT 41 + 1").await.expect("same")),
+            vec!["42"]
+        );
         let mut bob = client(&server.addr, "bob", "bob-pw").await;
-        let b = query(&mut bob, "SELECT count(*) FROM customer.profile").await.expect("new");
+        let b = query(&mut bob, "SELECT count(*) FROM customer.profile")
+            .await
+            .expect("new");
         assert_eq!(rows(&b).len(), 1);
     });
 }
