@@ -8,7 +8,8 @@
 //! - [`identity`]: identity resolution (OneID) as DataFusion queries;
 //! - [`storage`]: S3 stores for sources, exports and the warehouse, and their errors;
 //! - [`engine`]: the session every front end talks to;
-//! - [`cli`]: `tagfusion run`, scripts on stdin, output formats, error reports;
+//! - [`cli`]: arguments; opens the engine and hands it to a front end; `tagfusion run`;
+//! - [`print`] and [`diagnostic`]: results and error reports, shared by the front ends;
 //! - [`report`]: self-contained HTML reports (segment size history and profile);
 //! - [`demo`]: the synthetic retail data set and the guided demo;
 //! - [`runtime`]: the threads statements run on (deep expressions need deep stacks).
@@ -17,10 +18,12 @@ pub mod catalog;
 pub mod cli;
 pub mod compiler;
 pub mod demo;
+pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod identity;
 pub mod parser;
+pub mod print;
 pub mod repl;
 pub mod report;
 pub mod runtime;

@@ -1,11 +1,9 @@
 //! The `tagfusion` command line (SPEC §4): `run`, scripts on stdin, `demo`, output formats and
 //! error reports with file, line and column.
 
-mod format;
-mod report;
-
-pub use format::{Format, print_output};
-pub use report::render_error;
+//! Arguments are parsed here; the engine is opened here and handed to the front end that
+//! runs: scripts (this module), the REPL, the server, the demo, reports. Front ends share
+//! [`crate::print`] and [`crate::diagnostic`] and never import each other.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -13,8 +11,10 @@ use std::sync::Arc;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::diagnostic::{Script, render_error};
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{Error, Result};
+use crate::print::{Format, print_output};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -196,12 +196,6 @@ pub enum ReportCommand {
     },
 }
 
-/// A named piece of SQL to run: a file, `-c` text or standard input.
-pub struct Script {
-    pub name: String,
-    pub text: String,
-}
-
 impl GlobalOptions {
     pub fn format(&self) -> Format {
         self.format.unwrap_or(if std::io::stdout().is_terminal() {
@@ -272,12 +266,12 @@ pub async fn main() -> i32 {
         Some(Command::Demo {
             customers,
             industry,
-        }) => crate::demo::run(&cli.global, *industry, *customers)
+        }) => demo(&cli.global, *industry, *customers)
             .await
             .map_err(|e| (e, None)),
         None => {
             if std::io::stdin().is_terminal() {
-                return match crate::repl::run(&cli.global).await {
+                return match repl(&cli.global).await {
                     Ok(()) => 0,
                     Err(e) => {
                         eprint!("{}", render_error(&e, None));
@@ -298,6 +292,31 @@ pub async fn main() -> i32 {
             1
         }
     }
+}
+
+async fn repl(global: &GlobalOptions) -> Result<()> {
+    let engine = global.open_engine().await?;
+    let format = global.format.unwrap_or(Format::Table);
+    crate::repl::run(engine, &global.warehouse, format).await
+}
+
+async fn demo(
+    global: &GlobalOptions,
+    industry: crate::demo::Industry,
+    customers: usize,
+) -> Result<()> {
+    if customers == 0 {
+        return Err(Error::invalid("--customers must be at least 1"));
+    }
+    let engine = global.open_engine().await?;
+    crate::demo::run(
+        engine,
+        &global.warehouse,
+        global.format(),
+        industry,
+        customers,
+    )
+    .await
 }
 
 async fn report_segment(

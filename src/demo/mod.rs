@@ -9,14 +9,15 @@ pub mod retail;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{GlobalOptions, print_output};
 use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
 use crate::parser::quote_str;
+use crate::print::{Format, print_output};
 use crate::warehouse::Warehouse;
 
 /// The retail tag template shipped with the binary (`sql/templates/retail.sql`).
@@ -235,12 +236,17 @@ pub fn progress_units(industry: Industry, customers: usize) -> usize {
     }
 }
 
-pub async fn run(global: &GlobalOptions, industry: Industry, customers: usize) -> Result<()> {
+pub async fn run(
+    engine: Arc<Engine>,
+    warehouse: &str,
+    format: Format,
+    industry: Industry,
+    customers: usize,
+) -> Result<()> {
     if customers == 0 {
         return Err(Error::invalid("--customers must be at least 1"));
     }
     let clock = Instant::now();
-    let engine = global.open_engine().await?;
     let location = match engine.warehouse().local_path("demo") {
         Some(dir) => dir.display().to_string(),
         None => engine.warehouse().url("demo")?.to_string(),
@@ -265,10 +271,9 @@ pub async fn run(global: &GlobalOptions, industry: Industry, customers: usize) -
     .await?;
     bar.finish_and_clear();
 
-    let format = global.format();
     let mut out = std::io::stdout().lock();
     let say = |out: &mut std::io::StdoutLock<'_>, text: &str| {
-        if format == crate::cli::Format::Table {
+        if format == Format::Table {
             use std::io::Write;
             let _ = writeln!(out, "\n{text}");
         }
@@ -379,7 +384,7 @@ pub async fn run(global: &GlobalOptions, industry: Industry, customers: usize) -
             "Done in {:.1}s. Try: tagfusion run -c \"SHOW TAGS FOR {entity}\" or \
              -c \"DESCRIBE TAG {entity}.rfm_class\" (warehouse: {})",
             clock.elapsed().as_secs_f64(),
-            global.warehouse
+            warehouse
         ),
     );
     Ok(())

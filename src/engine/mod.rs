@@ -167,6 +167,19 @@ impl Engine {
         &self.ctx
     }
 
+    /// Every (catalog, schema) of the session: what the REPL completes and the server lists.
+    pub fn schema_names(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for catalog in self.ctx.catalog_names() {
+            if let Some(c) = self.ctx.catalog(&catalog) {
+                for schema in c.schema_names() {
+                    out.push((catalog.clone(), schema));
+                }
+            }
+        }
+        out
+    }
+
     pub fn warehouse(&self) -> &Warehouse {
         &self.warehouse
     }

@@ -6,6 +6,7 @@
 //! and source text, so errors point at a line and column and definitions are stored as written.
 
 mod ast;
+pub mod keywords;
 pub mod limits;
 mod source;
 

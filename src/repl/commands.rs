@@ -1,8 +1,8 @@
 //! Meta commands (`\?`): shortcuts for TagFusion's objects and REPL settings.
 
-use crate::cli::Format;
 use crate::engine::Engine;
 use crate::parser::{quote_ident, quote_str};
+use crate::print::Format;
 
 /// Every meta command, for completion.
 pub const NAMES: &[&str] = &[

@@ -10,8 +10,11 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
-/// Keywords: standard SQL and the TAG DSL.
-pub const KEYWORDS: &[&str] = &[
+use crate::parser::keywords;
+
+/// Standard SQL keywords completed and highlighted; the TAG DSL's come from
+/// [`crate::parser::keywords`], the one list the server's SqlInfo uses too.
+pub const SQL_KEYWORDS: &[&str] = &[
     "SELECT",
     "FROM",
     "WHERE",
@@ -84,44 +87,13 @@ pub const KEYWORDS: &[&str] = &[
     "VALUES",
     "INSERT",
     "INTO",
-    "ENTITY",
-    "ENTITIES",
-    "KEY",
-    "TAG",
-    "TAGS",
-    "KIND",
-    "CATEGORY",
-    "CATEGORIES",
-    "DESCRIPTION",
-    "OWNER",
-    "SENSITIVE",
-    "DEFAULT",
-    "REFRESH",
-    "AS OF",
-    "ALTER",
-    "STATUS",
-    "SEGMENT",
-    "SEGMENTS",
-    "PERSONA",
-    "PROFILE",
-    "IDENTITY GRAPH",
-    "IDENTITY GRAPHS",
-    "MAX GROUP SIZE",
-    "MAX PER GROUP",
-    "BLOCK",
-    "MATCHING",
-    "PRIORITY",
-    "CASCADE",
-    "FUNCTIONS",
-    "FOR",
-    "attribute",
-    "statistic",
-    "rule",
-    "model",
-    "draft",
-    "approved",
-    "offline",
 ];
+
+/// Whether `word` is highlighted as a keyword: SQL's or the DSL's (each word of its phrases).
+fn is_keyword(word: &str) -> bool {
+    SQL_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(word))
+        || keywords::dsl_words().any(|k| k.eq_ignore_ascii_case(word))
+}
 
 /// The names completion offers, refreshed after every statement.
 #[derive(Debug, Default, Clone)]
@@ -185,7 +157,7 @@ impl Completer for ReplHelper {
                     push(w, false);
                 }
             }
-            for k in KEYWORDS {
+            for k in SQL_KEYWORDS.iter().chain(keywords::DSL_PHRASES) {
                 push(k, true);
             }
         }
@@ -279,7 +251,7 @@ pub fn highlight_sql(line: &str) -> String {
             let word: String = chars[start..i].iter().collect();
             // `customer.profile`: a name after a dot is never a keyword.
             let qualified = start > 0 && chars[start - 1] == '.';
-            if !qualified && KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(&word)) {
+            if !qualified && is_keyword(&word) {
                 out.push_str("\x1b[1;34m");
                 out.push_str(&word);
                 out.push_str("\x1b[0m");
@@ -333,6 +305,14 @@ mod tests {
         assert!(is_complete("SELECT 1 -- one\n;"));
         assert!(is_complete("\\tags"));
         assert!(is_complete(""));
+    }
+
+    #[test]
+    fn dsl_words_are_highlighted() {
+        for word in ["IDENTITY", "graph", "PRIORITY", "persona", "SELECT"] {
+            assert!(is_keyword(word), "{word}");
+        }
+        assert!(!is_keyword("customer"));
     }
 
     #[test]

@@ -20,9 +20,10 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config, Editor};
 
-use crate::cli::{Format, GlobalOptions, Script, print_output, render_error};
+use crate::diagnostic::{Script, render_error};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::print::{Format, print_output};
 use commands::Action;
 use helper::{Names, ReplHelper};
 
@@ -55,7 +56,7 @@ async fn completion_names(engine: &Engine) -> Names {
         }
     }
     let ctx = engine.context();
-    for (catalog_name, schema) in crate::server::metadata::schemas(engine) {
+    for (catalog_name, schema) in engine.schema_names() {
         if let Some(provider) = ctx.catalog(&catalog_name).and_then(|c| c.schema(&schema)) {
             for table in provider.table_names() {
                 if schema == "public" {
@@ -211,8 +212,7 @@ impl Session {
 }
 
 /// Runs the REPL until `\q` or Ctrl-D.
-pub async fn run(global: &GlobalOptions) -> Result<()> {
-    let engine = global.open_engine().await?;
+pub async fn run(engine: Arc<Engine>, warehouse: &str, format: Format) -> Result<()> {
     let names = Arc::new(RwLock::new(completion_names(&engine).await));
     let config = Config::builder()
         .history_ignore_space(true)
@@ -234,11 +234,11 @@ pub async fn run(global: &GlobalOptions) -> Result<()> {
     println!(
         "TagFusion {} — warehouse {}. Statements end with ';'. \\? for help, \\q to quit.",
         env!("CARGO_PKG_VERSION"),
-        global.warehouse
+        warehouse
     );
     let mut session = Session {
         engine: engine.clone(),
-        format: global.format.unwrap_or(Format::Table),
+        format,
         timing: false,
     };
     loop {

@@ -18,24 +18,6 @@ use datafusion::datasource::TableType;
 use crate::engine::Engine;
 use crate::error::Result;
 
-/// SQL keywords of the TAG DSL, on top of the SQL ones the driver knows.
-const DSL_KEYWORDS: &[&str] = &[
-    "ENTITY",
-    "TAG",
-    "TAGS",
-    "SEGMENT",
-    "SEGMENTS",
-    "REFRESH",
-    "PERSONA",
-    "PROFILE",
-    "CATEGORY",
-    "CATEGORIES",
-    "KIND",
-    "OWNER",
-    "SENSITIVE",
-    "STATUS",
-];
-
 /// Everything GetSqlInfo answers, built once.
 pub static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
     let mut b = SqlInfoDataBuilder::new();
@@ -64,7 +46,9 @@ pub static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
         SqlInfo::SqlNullOrdering,
         SqlNullOrdering::SqlNullsSortedHigh as i32,
     );
-    b.append(SqlInfo::SqlKeywords, DSL_KEYWORDS);
+    // The TAG DSL's keywords, on top of the SQL ones the driver knows.
+    let dsl: Vec<&str> = crate::parser::keywords::dsl_words().collect();
+    b.append(SqlInfo::SqlKeywords, dsl.as_slice());
     b.append(
         SqlInfo::SqlNumericFunctions,
         &[
@@ -335,25 +319,11 @@ fn table_type(schema: &str, t: TableType) -> &'static str {
 
 pub const TABLE_TYPES: &[&str] = &["LOCAL TEMPORARY", "SYSTEM TABLE", "TABLE", "VIEW"];
 
-/// Every (catalog, schema) of the session.
-pub fn schemas(engine: &Engine) -> Vec<(String, String)> {
-    let ctx = engine.context();
-    let mut out = Vec::new();
-    for catalog in ctx.catalog_names() {
-        if let Some(c) = ctx.catalog(&catalog) {
-            for schema in c.schema_names() {
-                out.push((catalog.clone(), schema));
-            }
-        }
-    }
-    out
-}
-
 /// Every table of the session.
 pub async fn tables(engine: &Engine) -> Result<Vec<TableInfo>> {
     let ctx = engine.context();
     let mut out = Vec::new();
-    for (catalog, schema) in schemas(engine) {
+    for (catalog, schema) in engine.schema_names() {
         let Some(provider) = ctx.catalog(&catalog).and_then(|c| c.schema(&schema)) else {
             continue;
         };
@@ -383,7 +353,7 @@ pub fn catalogs(engine: &Engine) -> GetCatalogsBuilder {
 }
 
 pub fn db_schemas(engine: &Engine, mut b: GetDbSchemasBuilder) -> GetDbSchemasBuilder {
-    for (catalog, schema) in schemas(engine) {
+    for (catalog, schema) in engine.schema_names() {
         b.append(catalog, schema);
     }
     b

@@ -31,12 +31,12 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use super::auth::Auth;
 use super::metadata;
-use crate::cli::Script;
+use crate::diagnostic::Script;
 use crate::engine::{Engine, Output, Principal, Role};
 use crate::error::Error;
 
@@ -94,7 +94,7 @@ pub fn status(e: &Error, sql: &str) -> Status {
         name: "query".into(),
         text: sql.to_string(),
     };
-    let text = crate::cli::render_error(e, Some(&script));
+    let text = crate::diagnostic::render_error(e, Some(&script));
     let text = text.strip_prefix("error: ").unwrap_or(&text).trim_end();
     // The message travels in an HTTP/2 trailer (percent-encoded, clients accept 16 KiB of
     // headers): past that the client sees a protocol error instead of the message.
@@ -102,21 +102,34 @@ pub fn status(e: &Error, sql: &str) -> Status {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
     };
-    let mut root = e;
-    while let Error::At { source, .. } = root {
-        root = source;
+    Status::new(code(e), text)
+}
+
+/// The gRPC code of an engine error, by its kind: the user's input, a refusal, the machine's
+/// limits, or the warehouse / TagFusion itself.
+fn code(e: &Error) -> Code {
+    match e {
+        Error::At { source, .. } => code(source),
+        Error::Parse { .. } | Error::Unknown { .. } | Error::Invalid(_) => Code::InvalidArgument,
+        Error::Forbidden(_) => Code::PermissionDenied,
+        Error::DataFusion(df) => datafusion_code(df),
+        Error::Delta(_) | Error::Storage(_) | Error::Io { .. } => Code::Internal,
     }
-    // A refusal inside a table function arrives wrapped in DataFusion's external error.
-    let forbidden_inside = matches!(root, Error::DataFusion(df)
-        if matches!(df.find_root(), datafusion::error::DataFusionError::External(inner)
-            if matches!(inner.downcast_ref::<Error>(), Some(Error::Forbidden(_)))));
-    if forbidden_inside {
-        return Status::permission_denied(text);
-    }
-    match root {
-        Error::Forbidden(_) => Status::permission_denied(text),
-        Error::Io { .. } | Error::Delta(_) | Error::Storage(_) => Status::internal(text),
-        _ => Status::invalid_argument(text),
+}
+
+fn datafusion_code(e: &datafusion::error::DataFusionError) -> Code {
+    use datafusion::error::DataFusionError as D;
+    match e.find_root() {
+        // Past the memory limit (`--memory-limit`) with nothing left to spill.
+        D::ResourcesExhausted(_) => Code::ResourceExhausted,
+        // A TagFusion error inside a table function (a refusal, a bad argument).
+        D::External(inner) => match inner.downcast_ref::<Error>() {
+            Some(inner) => code(inner),
+            None => Code::Internal,
+        },
+        D::Internal(_) | D::IoError(_) | D::ObjectStore(_) => Code::Internal,
+        // Planning and execution errors of the statement: SQL, plan, schema, types, values.
+        _ => Code::InvalidArgument,
     }
 }
 

@@ -289,6 +289,17 @@ fn flight_sql_statements_prepared_statements_and_metadata() {
             .expect("sql info");
         let b = fetch(&mut ann, info).await;
         assert!(rows(&b)[0].contains("TagFusion"), "{:?}", rows(&b));
+        // The DSL's keywords, from the list the REPL completes (IDENTITY GRAPH had drifted).
+        let info = ann
+            .get_sql_info(vec![SqlInfo::SqlKeywords])
+            .await
+            .expect("sql info");
+        let keywords = rows(&fetch(&mut ann, info).await).join(" ");
+        for word in [
+            "ENTITY", "SEGMENT", "IDENTITY", "GRAPH", "BLOCK", "PRIORITY",
+        ] {
+            assert!(keywords.contains(word), "{word} in {keywords}");
+        }
         let info = ann
             .get_db_schemas(CommandGetDbSchemas {
                 catalog: None,
@@ -879,5 +890,50 @@ fn deep_expressions_are_answered_or_refused_and_the_server_keeps_serving() {
             .await
             .expect("new");
         assert_eq!(rows(&b).len(), 1);
+    });
+}
+
+#[test]
+fn errors_map_to_grpc_codes_by_kind() {
+    let s = Sandbox::new();
+    let server = start(&s, &["--memory-limit", "8M"]);
+    runtime().block_on(async {
+        let mut ann = client(&server.addr, "ann", "ann-pw:1").await;
+        let code_of =
+            |r: Result<arrow_flight::FlightInfo, arrow_flight::error::FlightError>| match r {
+                Err(arrow_flight::error::FlightError::Tonic(status)) => status.code(),
+                other => panic!("expected a status, got {other:?}"),
+            };
+        // Past the memory limit with nothing to spill (a hash join's build side).
+        let joined = "SELECT count(*) FROM generate_series(1, 3000000) a(x) \
+                      JOIN generate_series(1, 3000000) b(y) ON x = y";
+        let info = ann.execute(joined.into(), None).await;
+        let code = match info {
+            Ok(info) => {
+                let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+                match ann.do_get(ticket).await {
+                    Err(arrow_flight::error::FlightError::Tonic(status)) => status.code(),
+                    Err(e) => panic!("{e}"),
+                    Ok(stream) => {
+                        let r: Result<Vec<RecordBatch>, _> = stream.try_collect().await;
+                        match r {
+                            Err(arrow_flight::error::FlightError::Tonic(status)) => status.code(),
+                            other => panic!("expected resources exhausted, got {other:?}"),
+                        }
+                    }
+                }
+            }
+            Err(e) => code_of(Err(e)),
+        };
+        assert_eq!(code, tonic::Code::ResourceExhausted);
+        // The user's input.
+        let r = ann
+            .execute("SELECT nosuch FROM customer.profile".into(), None)
+            .await;
+        assert_eq!(code_of(r), tonic::Code::InvalidArgument);
+        // A refusal.
+        let mut vic = client(&server.addr, "vic", "vic-pw").await;
+        let r = vic.execute("DROP TAG customer.gender".into(), None).await;
+        assert_eq!(code_of(r), tonic::Code::PermissionDenied);
     });
 }

@@ -1,7 +1,13 @@
-//! Error reports: `error: <file>:<line>:<col>: <message>`, then the line with a caret.
+//! Error reports, shared by every front end: `error: <file>:<line>:<col>: <message>`, then
+//! the line with a caret.
 
-use crate::cli::Script;
 use crate::error::Error;
+
+/// A named piece of SQL: a file, `-c` text, standard input, a REPL line or a client's query.
+pub struct Script {
+    pub name: String,
+    pub text: String,
+}
 
 pub fn render_error(e: &Error, script: Option<&Script>) -> String {
     let message = e.root().to_string();

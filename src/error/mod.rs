@@ -1,7 +1,11 @@
 //! The one error type of the crate. Messages are written for the person at the keyboard: they say
 //! what is wrong and, where we can tell, what to do about it.
 
+mod storage;
+
 use std::fmt;
+
+pub use storage::explain as explain_storage;
 
 /// A position in a script: 1-based line and column (columns count characters, not bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,15 +108,15 @@ fn delta_message(e: &deltalake::DeltaTableError) -> String {
                 change was not committed: run it again"
             .to_string();
     }
-    crate::storage::explain(&text).unwrap_or_else(|| format!("warehouse: {e}"))
+    storage::explain(&text).unwrap_or_else(|| format!("warehouse: {e}"))
 }
 
 fn storage_message(e: &object_store::Error) -> String {
-    crate::storage::explain(&with_causes(e)).unwrap_or_else(|| format!("storage: {e}"))
+    storage::explain(&with_causes(e)).unwrap_or_else(|| format!("storage: {e}"))
 }
 
 fn datafusion_message(e: &datafusion::error::DataFusionError) -> String {
-    crate::storage::explain(&with_causes(e)).unwrap_or_else(|| clean_datafusion_message(e))
+    storage::explain(&with_causes(e)).unwrap_or_else(|| clean_datafusion_message(e))
 }
 
 /// DataFusion prefixes its messages with the error kind ("Error during planning: …"); users

@@ -1,4 +1,5 @@
-//! Printing results: table, csv (with header), json (an array per statement) and ndjson.
+//! Printing results, shared by every front end: table, csv (with header), json (an array per
+//! statement) and ndjson.
 
 use std::io::Write;
 

@@ -45,13 +45,9 @@ pub fn explain(message: &str) -> Option<String> {
         "operation timed out",
     ]) && (has(&["S3", "s3", "object store", "ObjectStore"]) || endpoint.is_some())
     {
-        let retries = match super::max_retries() {
-            1 => "1 retry".to_string(),
-            n => format!("{n} retries"),
-        };
         return Some(format!(
-            "cannot reach S3{at} (gave up after {retries}): check AWS_ENDPOINT_URL \
-             and that the server is up, then run the statement again"
+            "cannot reach S3{at} (gave up after the retries TAGFUSION_S3_MAX_RETRIES allows): \
+             check AWS_ENDPOINT_URL and that the server is up, then run the statement again"
         ));
     }
     None
