@@ -29,6 +29,7 @@ pub mod report;
 pub mod runtime;
 pub mod server;
 pub mod storage;
+pub mod units;
 pub mod warehouse;
 
 pub use engine::{Engine, EngineOptions, Output};

@@ -15,6 +15,7 @@ use crate::diagnostic::{Script, render_error};
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{Error, Result};
 use crate::print::{Format, print_output};
+use crate::units::{parse_duration, parse_size};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,27 +46,6 @@ pub struct GlobalOptions {
     /// Memory for query execution (e.g. 4G, 512M); beyond it, work spills to disk
     #[arg(long, global = true, env = "TAGFUSION_MEMORY_LIMIT", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
-}
-
-/// `4G`, `512M`, `64K` or plain bytes.
-fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    let t = text.trim().to_uppercase();
-    let t = t.strip_suffix('B').unwrap_or(&t);
-    let (number, unit) = match t.chars().last() {
-        Some('K') => (&t[..t.len() - 1], 1usize << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size; write e.g. 4G or 512M"))?;
-    if value <= 0.0 {
-        return Err(format!("'{text}' is not a positive size"));
-    }
-    Ok((value * unit as f64) as usize)
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,30 +135,6 @@ pub enum UserCommand {
         #[arg(long, env = "TAGFUSION_USERS", default_value = "tagfusion-users.toml")]
         users: PathBuf,
     },
-}
-
-/// `8h`, `30m`, `90s`, `500ms` or plain seconds.
-fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (t, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration; write e.g. 8h, 30m or 90s"))?;
-    if value < 0.0 {
-        return Err(format!("'{text}' is negative"));
-    }
-    Ok(std::time::Duration::from_secs_f64(value * scale))
 }
 
 #[derive(Debug, Subcommand)]
@@ -491,15 +447,4 @@ fn read_password(name: &str) -> Result<String> {
         .read_line(&mut line)
         .map_err(|e| Error::io("cannot read the password from standard input", e))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes_parse_with_units() {
-        assert_eq!(super::parse_size("4G"), Ok(4 << 30));
-        assert_eq!(super::parse_size("512mb"), Ok(512 << 20));
-        assert_eq!(super::parse_size("1.5K"), Ok(1536));
-        assert!(super::parse_size("lots").is_err());
-    }
 }

@@ -22,17 +22,14 @@ pub fn render_error(e: &Error, script: Option<&Script>) -> String {
         let number = at.line.to_string();
         let pad = " ".repeat(number.len());
         let (line, column) = window(line, at.column.saturating_sub(1) as usize);
+        // The caret goes under the column as a terminal shows it: CJK characters take two
+        // cells, combining marks none (unicode-width), tabs stay tabs.
         let caret_at: String = line
             .chars()
             .take(column)
-            .map(|c| {
-                if c == '\t' {
-                    '\t'
-                } else if is_wide(c) {
-                    '\u{3000}'
-                } else {
-                    ' '
-                }
+            .map(|c| match c {
+                '\t' => "\t".to_string(),
+                c => " ".repeat(unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)),
             })
             .collect();
         out.push_str(&format!(
@@ -67,11 +64,6 @@ fn window(line: &str, column: usize) -> (String, usize) {
     (text, at)
 }
 
-/// CJK characters take two columns in a terminal; an ideographic space keeps the caret aligned.
-fn is_wide(c: char) -> bool {
-    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +92,25 @@ mod tests {
             lines[2].starts_with("1 | …") && lines[2].ends_with('…'),
             "{text}"
         );
+    }
+
+    #[test]
+    fn caret_sits_under_wide_characters_as_a_terminal_shows_them() {
+        let script = Script {
+            name: "a.sql".into(),
+            text: "SELECT '客户' AS x, nope".into(),
+        };
+        let e = Error::Parse {
+            message: "bad".into(),
+            location: Location {
+                line: 1,
+                column: 19,
+            },
+        };
+        let text = render_error(&e, Some(&script));
+        let caret = text.lines().nth(3).expect("caret line");
+        // "SELECT '" is 8 cells, 客户 4, "' AS x, " 8: the caret in cell 21 after "  | ".
+        assert_eq!(caret, format!("  | {}^", " ".repeat(20)), "{text}");
     }
 
     #[test]

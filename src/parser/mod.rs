@@ -533,10 +533,12 @@ impl<'a> TagParser<'a> {
             default: None,
             body: Body::Expression(String::new()),
         };
+        let mut seen = Vec::new();
         loop {
             let Some(word) = self.peek_word(0) else {
                 return self.expected("AS");
             };
+            self.ensure_once(&mut seen, &word)?;
             match word.as_str() {
                 "KIND" => {
                     self.df.parser.next_token();
@@ -583,6 +585,23 @@ impl<'a> TagParser<'a> {
                 }
             }
         }
+    }
+
+    /// Like `DFParser`'s `ensure_not_set`: a clause given twice (`CATEGORY 'a' CATEGORY 'b'`)
+    /// is an error at the second one, not a silent overwrite.
+    fn ensure_once(&self, seen: &mut Vec<String>, clause: &str) -> Result<()> {
+        if seen.iter().any(|c| c == clause) {
+            let at = self.df.parser.peek_token_ref().span.start;
+            return Err(Error::Parse {
+                message: format!("{clause} is given twice; give each clause once"),
+                location: Location {
+                    line: at.line,
+                    column: at.column,
+                },
+            });
+        }
+        seen.push(clause.to_string());
+        Ok(())
     }
 
     fn parse_create_segment(&mut self) -> Result<Statement> {

@@ -54,13 +54,12 @@ pub fn max_retries() -> usize {
         .unwrap_or(5)
 }
 
-/// How long one request may keep retrying: `TAGFUSION_S3_RETRY_TIMEOUT` in seconds
-/// (e.g. `30` or `30s`), default 60 s.
+/// How long one request may keep retrying: `TAGFUSION_S3_RETRY_TIMEOUT` (`30`, `30s`, `2m`;
+/// [`crate::units::parse_duration`]), default 60 s.
 pub fn retry_timeout() -> Duration {
     std::env::var("TAGFUSION_S3_RETRY_TIMEOUT")
         .ok()
-        .and_then(|v| v.trim().trim_end_matches('s').parse().ok())
-        .map(Duration::from_secs)
+        .and_then(|v| crate::units::parse_duration(&v).ok())
         .unwrap_or(Duration::from_secs(60))
 }
 
