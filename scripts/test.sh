@@ -19,4 +19,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 export TAGFUSION_CHROMIUM="$(command -v chromium)"
 
+# What a contributor relies on: formatted code and no clippy warnings.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 cargo test --workspace --locked "$@"

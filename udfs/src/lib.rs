@@ -104,6 +104,44 @@ pub fn with_config(config: SessionConfig) -> SessionConfig {
 
 #[cfg(test)]
 mod docs_tests {
+    /// A registry keeps the last function of a name: two sharing one (or one shadowing a
+    /// DataFusion builtin by accident) would silently replace each other. Aliases count too.
+    #[test]
+    fn no_two_functions_share_a_name() {
+        let mut names: Vec<String> = Vec::new();
+        for f in super::all_scalar_functions() {
+            names.push(f.name().to_string());
+            names.extend(f.aliases().iter().cloned());
+        }
+        for f in super::all_aggregate_functions() {
+            names.push(f.name().to_string());
+            names.extend(f.aliases().iter().cloned());
+        }
+        for f in super::all_window_functions() {
+            names.push(f.name().to_string());
+            names.extend(f.aliases().iter().cloned());
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        let twice: Vec<&String> = sorted
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| &w[0])
+            .collect();
+        assert!(twice.is_empty(), "functions sharing a name: {twice:?}");
+        // Nor a DataFusion builtin's name.
+        let builtins = datafusion::prelude::SessionContext::new();
+        for name in &names {
+            let state = builtins.state();
+            assert!(
+                !state.scalar_functions().contains_key(name)
+                    && !state.aggregate_functions().contains_key(name)
+                    && !state.window_functions().contains_key(name),
+                "{name} shadows a DataFusion builtin"
+            );
+        }
+    }
+
     /// Every function is documented for `SHOW FUNCTIONS` and in docs/functions.md.
     #[test]
     fn every_function_is_documented() {
