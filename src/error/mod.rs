@@ -5,8 +5,6 @@ mod storage;
 
 use std::fmt;
 
-pub use storage::explain as explain_storage;
-
 /// A position in a script: 1-based line and column (columns count characters, not bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Location {

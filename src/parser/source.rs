@@ -46,7 +46,6 @@ impl<'a> SourceText<'a> {
 /// statement that starts at `start` in its script. Names are compared as SQL does: unquoted
 /// case-insensitively, quoted exactly. String literals and comments are not searched.
 pub fn locate_name(text: &str, start: Location, name: &str) -> Option<Location> {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
     let parts: Vec<&str> = match super::split_qualified(name) {
@@ -54,7 +53,7 @@ pub fn locate_name(text: &str, start: Location, name: &str) -> Option<Location> 
         None => vec![name],
     };
     let parts: Vec<&str> = parts.iter().map(|p| p.trim_matches('"')).collect();
-    let tokens = Tokenizer::new(&GenericDialect {}, text)
+    let tokens = Tokenizer::new(&super::DIALECT, text)
         .tokenize_with_location()
         .ok()?;
     let words: Vec<_> = tokens

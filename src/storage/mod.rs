@@ -5,7 +5,7 @@
 //! `AWS_ALLOW_HTTP`, …). A source table may override them with `aws.*` OPTIONS of its
 //! `CREATE EXTERNAL TABLE`; those options hold for the table's bucket. Requests are retried
 //! [`max_retries`] times within [`retry_timeout`] (`TAGFUSION_S3_MAX_RETRIES`,
-//! `TAGFUSION_S3_RETRY_TIMEOUT`), then fail with one line saying what to check ([`crate::error::explain_storage`]).
+//! `TAGFUSION_S3_RETRY_TIMEOUT`), then fail with one line saying what to check (`error/storage.rs`).
 
 mod registry;
 
