@@ -271,121 +271,175 @@ impl<'a> TagParser<'a> {
         })
     }
 
+    /// Dispatches on the first keyword (as DataFusion's `DFParser` does); each sub-parser looks
+    /// at the object word and hands anything that is not TagFusion's to DataFusion's parser.
     fn parse_statement(&mut self) -> Result<Statement> {
-        let create_or_replace = self.peek_is(&["CREATE", "OR", "REPLACE"]);
-        let object_at = if create_or_replace { 3 } else { 1 };
         let first = self.peek_word(0).unwrap_or_default();
-        let second = self.peek_word(object_at).unwrap_or_default();
-        match (first.as_str(), second.as_str()) {
-            ("CREATE", "ENTITY") => self.parse_create_entity(),
-            ("CREATE", "TAG") => self.parse_create_tag(),
-            ("CREATE", "SEGMENT") => self.parse_create_segment(),
-            ("CREATE", "IDENTITY") => self.parse_create_identity_graph(),
-            ("SHOW", "IDENTITY") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                self.expect_word("GRAPHS")?;
-                Ok(Statement::ShowIdentityGraphs)
+        let parsed = match first.as_str() {
+            "CREATE" => self.parse_create()?,
+            "SHOW" => self.parse_show()?,
+            "DESCRIBE" | "DESC" => self.parse_describe()?,
+            "DROP" => self.parse_drop()?,
+            "ALTER" => self.parse_alter()?,
+            "REFRESH" => Some(self.parse_refresh()?),
+            "PERSONA" => Some(self.parse_persona()?),
+            "PROFILE" => self.parse_profile()?,
+            _ => None,
+        };
+        match parsed {
+            Some(statement) => Ok(statement),
+            None => self.parse_sql(),
+        }
+    }
+
+    /// A statement of plain SQL, for DataFusion.
+    fn parse_sql(&mut self) -> Result<Statement> {
+        let statement = self.df.parse_statement()?;
+        limits::check_statement_depth(&statement)?;
+        Ok(Statement::Sql(Box::new(statement)))
+    }
+
+    /// Consumes the first two words (`DROP TAG`, `SHOW ENTITIES`, …).
+    fn skip_two_words(&mut self) {
+        self.df.parser.next_token();
+        self.df.parser.next_token();
+    }
+
+    /// `CREATE [OR REPLACE] ENTITY | TAG | SEGMENT | IDENTITY GRAPH …`; `None` for SQL's CREATE.
+    fn parse_create(&mut self) -> Result<Option<Statement>> {
+        let object_at = if self.peek_is(&["CREATE", "OR", "REPLACE"]) {
+            3
+        } else {
+            1
+        };
+        Ok(Some(match self.peek_word(object_at).as_deref() {
+            Some("ENTITY") => self.parse_create_entity()?,
+            Some("TAG") => self.parse_create_tag()?,
+            Some("SEGMENT") => self.parse_create_segment()?,
+            Some("IDENTITY") => self.parse_create_identity_graph()?,
+            _ => return Ok(None),
+        }))
+    }
+
+    /// `SHOW ENTITIES | TAGS | SEGMENTS | CATEGORIES | FUNCTIONS | IDENTITY GRAPHS`; `None` for
+    /// SQL's SHOW (`SHOW TABLES`, `SHOW ALL`, variables).
+    fn parse_show(&mut self) -> Result<Option<Statement>> {
+        Ok(Some(match self.peek_word(1).as_deref() {
+            Some("ENTITIES") => {
+                self.skip_two_words();
+                Statement::ShowEntities
             }
-            ("DESCRIBE", "IDENTITY") | ("DESC", "IDENTITY") => {
-                Ok(Statement::DescribeIdentityGraph(self.parse_graph_name()?))
-            }
-            ("DROP", "IDENTITY") => Ok(Statement::DropIdentityGraph(self.parse_graph_name()?)),
-            ("SHOW", "CATEGORIES") => Ok(Statement::ShowCategories {
+            Some("TAGS") => self.parse_show_tags()?,
+            Some("SEGMENTS") => Statement::ShowSegments {
                 entity: self.parse_show_for()?,
-            }),
-            ("SHOW", "FUNCTIONS") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
+            },
+            Some("CATEGORIES") => Statement::ShowCategories {
+                entity: self.parse_show_for()?,
+            },
+            Some("FUNCTIONS") => {
+                self.skip_two_words();
                 let like = if self.parse_word("LIKE") {
                     Some(self.parse_string()?)
                 } else {
                     None
                 };
-                Ok(Statement::ShowFunctions { like })
+                Statement::ShowFunctions { like }
             }
-            ("SHOW", "SEGMENTS") => Ok(Statement::ShowSegments {
-                entity: self.parse_show_for()?,
-            }),
-            ("DESCRIBE", "SEGMENT") | ("DESC", "SEGMENT") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                let name = self.parse_qualified("segment name (entity.segment)")?;
-                Ok(Statement::DescribeSegment(name))
+            Some("IDENTITY") => {
+                self.skip_two_words();
+                self.expect_word("GRAPHS")?;
+                Statement::ShowIdentityGraphs
             }
-            ("DROP", "SEGMENT") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                let name = self.parse_qualified("segment name (entity.segment)")?;
-                let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
-                Ok(Statement::DropSegment { name, cascade })
+            _ => return Ok(None),
+        }))
+    }
+
+    /// `DESCRIBE | DESC  ENTITY | TAG | SEGMENT | IDENTITY GRAPH name`; `None` for SQL's DESCRIBE.
+    fn parse_describe(&mut self) -> Result<Option<Statement>> {
+        Ok(Some(match self.peek_word(1).as_deref() {
+            Some("ENTITY") => {
+                self.skip_two_words();
+                Statement::DescribeEntity(self.parse_name()?)
             }
-            ("REFRESH", _) => self.parse_refresh(),
-            ("PERSONA", _) => {
-                self.df.parser.next_token();
-                let entity = self.parse_name()?;
-                let key = self.parse_key_literal()?;
-                Ok(Statement::Persona { entity, key })
+            Some("TAG") => {
+                self.skip_two_words();
+                Statement::DescribeTag(self.parse_qualified("tag name (entity.tag)")?)
             }
-            ("PROFILE", "SEGMENT") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                let segment = self.parse_qualified("segment name (entity.segment)")?;
-                let mut by = Vec::new();
-                if self.parse_word("BY") {
-                    loop {
-                        by.push(self.parse_name()?);
-                        if !self.df.parser.consume_token(&Token::Comma) {
-                            break;
-                        }
-                    }
-                }
-                Ok(Statement::ProfileSegment { segment, by })
+            Some("SEGMENT") => {
+                self.skip_two_words();
+                Statement::DescribeSegment(self.parse_qualified("segment name (entity.segment)")?)
             }
-            ("SHOW", "ENTITIES") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                Ok(Statement::ShowEntities)
-            }
-            ("SHOW", "TAGS") => self.parse_show_tags(),
-            ("DESCRIBE", "TAG") | ("DESC", "TAG") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                let name = self.parse_qualified("tag name (entity.tag)")?;
-                Ok(Statement::DescribeTag(name))
-            }
-            ("DESCRIBE", "ENTITY") | ("DESC", "ENTITY") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                Ok(Statement::DescribeEntity(self.parse_name()?))
-            }
-            ("ALTER", "TAG") => self.parse_alter_tag(),
-            ("DROP", "TAG") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
-                let name = self.parse_qualified("tag name (entity.tag)")?;
-                let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
-                Ok(Statement::DropTag { name, cascade })
-            }
-            ("DROP", "ENTITY") => {
-                self.df.parser.next_token();
-                self.df.parser.next_token();
+            Some("IDENTITY") => Statement::DescribeIdentityGraph(self.parse_graph_name()?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// `DROP ENTITY | TAG | SEGMENT name [CASCADE]`, `DROP IDENTITY GRAPH name`; `None` for SQL's
+    /// DROP.
+    fn parse_drop(&mut self) -> Result<Option<Statement>> {
+        Ok(Some(match self.peek_word(1).as_deref() {
+            Some("ENTITY") => {
+                self.skip_two_words();
                 let name = self.parse_name()?;
                 let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
-                Ok(Statement::DropEntity { name, cascade })
+                Statement::DropEntity { name, cascade }
             }
-            _ => {
-                let statement = self.df.parse_statement()?;
-                limits::check_statement_depth(&statement)?;
-                Ok(Statement::Sql(Box::new(statement)))
+            Some("TAG") => {
+                self.skip_two_words();
+                let name = self.parse_qualified("tag name (entity.tag)")?;
+                let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
+                Statement::DropTag { name, cascade }
+            }
+            Some("SEGMENT") => {
+                self.skip_two_words();
+                let name = self.parse_qualified("segment name (entity.segment)")?;
+                let cascade = self.df.parser.parse_keyword(Keyword::CASCADE);
+                Statement::DropSegment { name, cascade }
+            }
+            Some("IDENTITY") => Statement::DropIdentityGraph(self.parse_graph_name()?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// `ALTER TAG …`; `None` for SQL's ALTER.
+    fn parse_alter(&mut self) -> Result<Option<Statement>> {
+        if self.peek_word(1).as_deref() == Some("TAG") {
+            Ok(Some(self.parse_alter_tag()?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `PERSONA entity key`.
+    fn parse_persona(&mut self) -> Result<Statement> {
+        self.df.parser.next_token();
+        let entity = self.parse_name()?;
+        let key = self.parse_key_literal()?;
+        Ok(Statement::Persona { entity, key })
+    }
+
+    /// `PROFILE SEGMENT entity.segment [BY tag, …]`; `None` otherwise (DataFusion's error).
+    fn parse_profile(&mut self) -> Result<Option<Statement>> {
+        if self.peek_word(1).as_deref() != Some("SEGMENT") {
+            return Ok(None);
+        }
+        self.skip_two_words();
+        let segment = self.parse_qualified("segment name (entity.segment)")?;
+        let mut by = Vec::new();
+        if self.parse_word("BY") {
+            loop {
+                by.push(self.parse_name()?);
+                if !self.df.parser.consume_token(&Token::Comma) {
+                    break;
+                }
             }
         }
+        Ok(Some(Statement::ProfileSegment { segment, by }))
     }
 
     /// `SHOW <WHAT> [FOR entity]`: consumes the two words and the optional entity.
     fn parse_show_for(&mut self) -> Result<Option<String>> {
-        self.df.parser.next_token();
-        self.df.parser.next_token();
+        self.skip_two_words();
         if self.parse_word("FOR") {
             Ok(Some(self.parse_name()?))
         } else {
@@ -623,8 +677,7 @@ impl<'a> TagParser<'a> {
 
     /// `<VERB> IDENTITY GRAPH name`: consumes the three words and the name.
     fn parse_graph_name(&mut self) -> Result<String> {
-        self.df.parser.next_token();
-        self.df.parser.next_token();
+        self.skip_two_words();
         self.expect_word("GRAPH")?;
         self.parse_name()
     }
@@ -745,8 +798,7 @@ impl<'a> TagParser<'a> {
     }
 
     fn parse_show_tags(&mut self) -> Result<Statement> {
-        self.df.parser.next_token();
-        self.df.parser.next_token();
+        self.skip_two_words();
         let mut show = ShowTags::default();
         loop {
             if self.parse_word("FOR") {
@@ -764,8 +816,7 @@ impl<'a> TagParser<'a> {
     }
 
     fn parse_alter_tag(&mut self) -> Result<Statement> {
-        self.df.parser.next_token();
-        self.df.parser.next_token();
+        self.skip_two_words();
         let name = self.parse_qualified("tag name (entity.tag)")?;
         self.expect_word("SET")?;
         let Some(word) = self.peek_word(0) else {
