@@ -104,7 +104,6 @@ async fn main() {
     }
     let snapshot = engine
         .catalog()
-        .await
         .latest_snapshot("customer")
         .map(|s| s.snapshot_at)
         .expect("a snapshot");

@@ -14,6 +14,7 @@
 //! - [`demo`]: the synthetic retail data set and the guided demo;
 //! - [`runtime`]: the threads statements run on (deep expressions need deep stacks).
 
+pub mod access;
 pub mod catalog;
 pub mod cli;
 pub mod compiler;

@@ -5,6 +5,9 @@
 //! defined and a failed statement leaves the stored catalog as it was.
 
 pub mod store;
+mod types;
+
+pub use types::{DefinitionKind, RunStatus, SourceKind, ValueType};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,8 +21,7 @@ use crate::parser::{Body, EntitySource, QualifiedName, TagKind, TagStatus};
 pub struct EntityDef {
     pub name: String,
     pub key: String,
-    /// `table` or `query`.
-    pub source_kind: String,
+    pub source_kind: SourceKind,
     pub source: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -30,10 +32,9 @@ pub struct EntityDef {
 
 impl EntityDef {
     pub fn source(&self) -> EntitySource {
-        if self.source_kind == "query" {
-            EntitySource::Query(self.source.clone())
-        } else {
-            EntitySource::Table(self.source.clone())
+        match self.source_kind {
+            SourceKind::Query => EntitySource::Query(self.source.clone()),
+            SourceKind::Table => EntitySource::Table(self.source.clone()),
         }
     }
 }
@@ -42,8 +43,8 @@ impl EntityDef {
 pub struct TagDef {
     pub entity: String,
     pub name: String,
-    pub kind: String,
-    pub value_type: String,
+    pub kind: TagKind,
+    pub value_type: ValueType,
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]
@@ -53,12 +54,11 @@ pub struct TagDef {
     pub sensitive: bool,
     #[serde(default)]
     pub default_value: Option<String>,
-    /// `expression` or `query`.
-    pub definition_kind: String,
+    pub definition_kind: DefinitionKind,
     pub definition: String,
     #[serde(default)]
     pub depends_on: Vec<String>,
-    pub status: String,
+    pub status: TagStatus,
     pub version: i64,
     /// Order of creation within the entity: the column order of the profile.
     pub position: i64,
@@ -74,20 +74,13 @@ impl TagDef {
         }
     }
     pub fn body(&self) -> Body {
-        if self.definition_kind == "query" {
-            Body::Query(self.definition.clone())
-        } else {
-            Body::Expression(self.definition.clone())
+        match self.definition_kind {
+            DefinitionKind::Query => Body::Query(self.definition.clone()),
+            DefinitionKind::Expression => Body::Expression(self.definition.clone()),
         }
     }
-    pub fn kind(&self) -> TagKind {
-        self.kind.parse().unwrap_or(TagKind::Attribute)
-    }
-    pub fn status(&self) -> TagStatus {
-        self.status.parse().unwrap_or(TagStatus::Draft)
-    }
     pub fn is_active(&self) -> bool {
-        self.status() != TagStatus::Offline
+        self.status != TagStatus::Offline
     }
     /// The definition as written after `AS`.
     pub fn definition_as_written(&self) -> String {
@@ -218,7 +211,7 @@ pub struct GraphRefresh {
     /// The largest one_id ever issued (one_ids are never reused).
     pub max_one_id: i64,
     pub seconds: f64,
-    pub status: String,
+    pub status: RunStatus,
     #[serde(default)]
     pub message: Option<String>,
 }
@@ -233,7 +226,7 @@ pub struct SnapshotRecord {
     pub finished: DateTime<Utc>,
     pub rows: i64,
     pub tags: i64,
-    pub status: String,
+    pub status: RunStatus,
     #[serde(default)]
     pub message: Option<String>,
 }
@@ -288,7 +281,7 @@ impl Catalog {
         self.graph_refreshes
             .iter()
             .rev()
-            .find(|r| r.graph == graph && r.status == "ok" && r.refreshed_at >= created)
+            .find(|r| r.graph == graph && r.status == RunStatus::Ok && r.refreshed_at >= created)
     }
 
     pub fn entity(&self, name: &str) -> Result<&EntityDef> {
@@ -400,7 +393,7 @@ impl Catalog {
     pub fn latest_snapshot(&self, entity: &str) -> Option<&SnapshotRecord> {
         self.snapshots
             .iter()
-            .filter(|s| s.entity == entity && s.status == "ok")
+            .filter(|s| s.entity == entity && s.status == RunStatus::Ok)
             .max_by_key(|s| (s.snapshot_at, s.finished))
     }
 

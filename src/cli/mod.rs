@@ -14,7 +14,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use crate::diagnostic::{Script, render_error};
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{Error, Result};
-use crate::print::{Format, print_output};
+use crate::print::{Format, PrintOptions, print_output};
 use crate::units::{parse_duration, parse_size};
 
 #[derive(Debug, Parser)]
@@ -46,6 +46,10 @@ pub struct GlobalOptions {
     /// Memory for query execution (e.g. 4G, 512M); beyond it, work spills to disk
     #[arg(long, global = true, env = "TAGFUSION_MEMORY_LIMIT", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
+    /// What long-running work logs to stderr: a level (error, warn, info, debug, trace) or a
+    /// filter such as `tagfusion=debug,deltalake=info` [default: RUST_LOG, else tagfusion=info]
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,7 +123,7 @@ pub enum UserCommand {
         name: String,
         /// admin, analyst or viewer
         #[arg(long)]
-        role: crate::engine::Role,
+        role: crate::access::Role,
         /// The users file to write
         #[arg(long, env = "TAGFUSION_USERS", default_value = "tagfusion-users.toml")]
         users: PathBuf,
@@ -153,12 +157,13 @@ pub enum ReportCommand {
 }
 
 impl GlobalOptions {
-    pub fn format(&self) -> Format {
-        self.format.unwrap_or(if std::io::stdout().is_terminal() {
+    /// How scripts and the demo print: every row, as a table on a terminal and csv otherwise.
+    pub fn print_options(&self) -> PrintOptions {
+        PrintOptions::all(self.format.unwrap_or(if std::io::stdout().is_terminal() {
             Format::Table
         } else {
             Format::Csv
-        })
+        }))
     }
 
     pub async fn open_engine(&self) -> Result<Arc<Engine>> {
@@ -192,6 +197,28 @@ fn hide_caught_upload_panics() {
     }));
 }
 
+/// Logs of long-running work (the server's background tasks, warnings while opening a
+/// warehouse) go through `tracing` to stderr: `--log-level`, else `RUST_LOG`, else `info` for
+/// TagFusion and nothing from its libraries (delta-rs logs expected conditions, such as a table
+/// not created yet, as errors).
+fn init_logging(level: Option<&str>) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(level) => EnvFilter::try_new(level)
+            .map_err(|e| Error::invalid(format!("--log-level {level}: {e}")))?,
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("tagfusion=info")),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .try_init();
+    Ok(())
+}
+
 pub async fn main() -> i32 {
     hide_caught_upload_panics();
     let matches = Cli::command().get_matches();
@@ -199,6 +226,10 @@ pub async fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if let Err(e) = init_logging(cli.global.log_level.as_deref()) {
+        eprint!("{}", render_error(&e, None));
+        return 2;
+    }
     let result = match &cli.command {
         Some(Command::Run { .. }) => {
             let sub = matches
@@ -268,7 +299,7 @@ async fn demo(
     crate::demo::run(
         engine,
         &global.warehouse,
-        global.format(),
+        global.print_options(),
         industry,
         customers,
     )
@@ -340,7 +371,7 @@ pub async fn run(
     scripts: Vec<Script>,
 ) -> std::result::Result<(), (Error, Option<Script>)> {
     let engine = global.open_engine().await.map_err(|e| (e, None))?;
-    let result = run_scripts(&engine, global.format(), scripts).await;
+    let result = run_scripts(&engine, &global.print_options(), scripts).await;
     // Tag reads are counted in memory; keep them even when a statement failed.
     let flushed = engine.flush_usage().await;
     result?;
@@ -349,7 +380,7 @@ pub async fn run(
 
 async fn run_scripts(
     engine: &Engine,
-    format: Format,
+    print: &PrintOptions,
     scripts: Vec<Script>,
 ) -> std::result::Result<(), (Error, Option<Script>)> {
     let mut stdout = std::io::stdout().lock();
@@ -366,12 +397,12 @@ async fn run_scripts(
             let result = async {
                 let output = engine.execute(statement).await?;
                 if output.has_columns() {
-                    if printed && matches!(format, Format::Csv | Format::Ndjson) {
+                    if printed && matches!(print.format, Format::Csv | Format::Ndjson) {
                         writeln!(stdout).map_err(|e| Error::io("cannot write the output", e))?;
                     }
                     printed = true;
                 }
-                print_output(output, format, &mut stdout).await
+                print_output(output, print, &mut stdout).await
             }
             .await;
             if let Err(e) = result {

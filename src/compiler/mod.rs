@@ -99,27 +99,30 @@ pub fn profile_query(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{DefinitionKind, ValueType};
+    use crate::parser::{TagKind, TagStatus};
     use chrono::Utc;
+    use datafusion::arrow::datatypes::DataType;
 
     pub(crate) fn tag(name: &str, body: Body, default: Option<&str>, deps: &[&str]) -> TagDef {
         let (definition_kind, definition) = match body {
-            Body::Expression(e) => ("expression", e),
-            Body::Query(q) => ("query", q),
+            Body::Expression(e) => (DefinitionKind::Expression, e),
+            Body::Query(q) => (DefinitionKind::Query, q),
         };
         TagDef {
             entity: "c".into(),
             name: name.into(),
-            kind: "rule".into(),
-            value_type: "Int64".into(),
+            kind: TagKind::Rule,
+            value_type: ValueType::new(DataType::Int64),
             category: None,
             description: None,
             owner: None,
             sensitive: false,
             default_value: default.map(str::to_string),
-            definition_kind: definition_kind.into(),
+            definition_kind,
             definition,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
-            status: "approved".into(),
+            status: TagStatus::Approved,
             version: 1,
             position: 0,
             created_at: Utc::now(),

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
 use crate::parser::quote_str;
-use crate::print::{Format, print_output};
+use crate::print::{Format, PrintOptions, print_output};
 use crate::warehouse::Warehouse;
 
 /// The retail tag template shipped with the binary (`sql/templates/retail.sql`).
@@ -239,7 +239,7 @@ pub fn progress_units(industry: Industry, customers: usize) -> usize {
 pub async fn run(
     engine: Arc<Engine>,
     warehouse: &str,
-    format: Format,
+    print: PrintOptions,
     industry: Industry,
     customers: usize,
 ) -> Result<()> {
@@ -273,7 +273,7 @@ pub async fn run(
 
     let mut out = std::io::stdout().lock();
     let say = |out: &mut std::io::StdoutLock<'_>, text: &str| {
-        if format == Format::Table {
+        if print.format == Format::Table {
             use std::io::Write;
             let _ = writeln!(out, "\n{text}");
         }
@@ -291,7 +291,7 @@ pub async fn run(
         &format!("Refreshed the {entity} profile (snapshot as of the end of the data):"),
     );
     for output in refresh {
-        print_output(output, format, &mut out).await?;
+        print_output(output, &print, &mut out).await?;
     }
     say(
         &mut out,
@@ -306,11 +306,10 @@ pub async fn run(
         ))
         .await?;
     for output in summary {
-        print_output(output, format, &mut out).await?;
+        print_output(output, &print, &mut out).await?;
     }
     let segments: Vec<String> = engine
         .catalog()
-        .await
         .segments_of(entity)
         .iter()
         .map(|s| {
@@ -333,13 +332,12 @@ pub async fn run(
             segments.join(" UNION ALL ")
         );
         for output in engine.run_script(&sql).await? {
-            print_output(output, format, &mut out).await?;
+            print_output(output, &print, &mut out).await?;
         }
     }
     let (segment, by, columns) = industry.showcase();
     if engine
         .catalog()
-        .await
         .find_segment(&crate::parser::QualifiedName {
             entity: entity.into(),
             name: segment.into(),
@@ -363,7 +361,7 @@ pub async fn run(
             ))
             .await?;
         for output in profile {
-            print_output(output, format, &mut out).await?;
+            print_output(output, &print, &mut out).await?;
         }
     }
     say(
@@ -376,7 +374,7 @@ pub async fn run(
         ))
         .await?;
     for output in profiles {
-        print_output(output, format, &mut out).await?;
+        print_output(output, &print, &mut out).await?;
     }
     say(
         &mut out,

@@ -8,110 +8,14 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{ArrayRef, TimestampMicrosecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
 
 use super::output::{Cell, table};
 use super::{Engine, Output};
-use crate::catalog::{GraphRefresh, IdentityGraphDef, store};
+use crate::catalog::{GraphRefresh, IdentityGraphDef, RunStatus, store};
 use crate::error::{Error, Result};
-use crate::identity;
-use crate::parser::{Block, CreateIdentityGraph, Statement, parse, quote_str};
-use crate::warehouse::{WriteMode, snapshot_type};
-
-/// The schema the identity tables are registered in.
-pub const IDENTITY_SCHEMA: &str = "identity";
-
-fn mapping_path(graph: &str) -> String {
-    format!("identity/{graph}")
-}
-fn rejected_path(graph: &str) -> String {
-    format!("identity/{graph}_rejected")
-}
-fn changes_path(graph: &str) -> String {
-    format!("identity/{graph}_changes")
-}
-
-fn utf8(name: &str) -> Field {
-    Field::new(name, DataType::Utf8, true)
-}
-fn int(name: &str) -> Field {
-    Field::new(name, DataType::Int64, true)
-}
-
-fn mapping_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        utf8("id_type"),
-        utf8("id"),
-        int("one_id"),
-    ]))
-}
-fn rejected_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        utf8("id_type"),
-        utf8("id"),
-        utf8("reason"),
-    ]))
-}
-fn changes_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("refreshed_at", snapshot_type(), true),
-        utf8("event"),
-        int("one_id"),
-        int("other_one_id"),
-    ]))
-}
-
-/// `batches` with their columns cast to `schema` (after `prefix` columns, if any).
-fn conform(
-    schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
-    prefix: impl Fn(usize) -> Vec<ArrayRef>,
-) -> Result<Vec<RecordBatch>> {
-    batches
-        .into_iter()
-        .map(|b| {
-            let mut columns = prefix(b.num_rows());
-            let offset = columns.len();
-            for (i, column) in b.columns().iter().enumerate() {
-                let field = schema.field(offset + i);
-                columns.push(datafusion::arrow::compute::cast(column, field.data_type())?);
-            }
-            Ok(RecordBatch::try_new(schema.clone(), columns)?)
-        })
-        .collect()
-}
-
-/// A graph name becomes table names and a warehouse folder: letters, digits and `_`, and not
-/// the name of another graph's rejected or changes table.
-fn check_graph_name(name: &str) -> Result<()> {
-    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        return Err(Error::invalid(format!(
-            "identity graph name '{name}' may hold only letters, digits and _"
-        )));
-    }
-    if name.ends_with("_rejected") || name.ends_with("_changes") {
-        return Err(Error::invalid(format!(
-            "identity graph name '{name}' ends like another graph's table (_rejected, _changes)"
-        )));
-    }
-    Ok(())
-}
-
-/// The graph definition of a stored CREATE statement.
-fn spec_of(def: &IdentityGraphDef) -> Result<CreateIdentityGraph> {
-    match parse(&def.definition)?
-        .into_iter()
-        .next()
-        .map(|s| s.statement)
-    {
-        Some(Statement::CreateIdentityGraph(c)) => Ok(c),
-        _ => Err(Error::invalid(format!(
-            "the stored definition of identity graph {} is unreadable",
-            def.name
-        ))),
-    }
-}
+use crate::identity::{self, IDENTITY_SCHEMA, tables::*};
+use crate::parser::{Block, CreateIdentityGraph, quote_str};
+use crate::warehouse::WriteMode;
 
 impl Engine {
     pub(super) async fn create_identity_graph(
@@ -121,7 +25,7 @@ impl Engine {
     ) -> Result<Output> {
         check_graph_name(&c.name)?;
         let _w = self.write_lock.lock().await;
-        let mut catalog = self.catalog.read().await.clone();
+        let mut catalog = self.catalog_to_change();
         let existing = catalog.graphs.get(&c.name).cloned();
         if existing.is_some() && !c.or_replace {
             return Err(Error::invalid(format!(
@@ -162,7 +66,7 @@ impl Engine {
     pub(super) async fn refresh_identity_graph(&self, name: &str) -> Result<Output> {
         let _w = self.write_lock.lock().await;
         let clock = Instant::now();
-        let mut catalog = self.catalog.read().await.clone();
+        let mut catalog = self.catalog_to_change();
         let def = catalog.graph(name)?.clone();
         let spec = spec_of(&def)?;
         let refreshed_at = Utc::now();
@@ -170,7 +74,7 @@ impl Engine {
             graph: name.to_string(),
             refreshed_at,
             version: def.version,
-            status: "ok".into(),
+            status: RunStatus::Ok,
             ..Default::default()
         };
         let result = self.resolve_and_write(&spec, refreshed_at).await;
@@ -178,7 +82,7 @@ impl Engine {
         let stats = match result {
             Ok(stats) => stats,
             Err(e) => {
-                record.status = "failed".into();
+                record.status = RunStatus::Failed;
                 record.message = Some(e.to_string());
                 // Best effort: the refresh's error is the one to report.
                 let _ = store::append_graph_refresh(&self.warehouse, &record).await;
@@ -238,7 +142,7 @@ impl Engine {
         spec: &CreateIdentityGraph,
         refreshed_at: DateTime<Utc>,
     ) -> Result<identity::Stats> {
-        let catalog = self.catalog.read().await.clone();
+        let catalog = self.catalog();
         let previous = match self.warehouse.table(&mapping_path(&spec.name)).await? {
             Some(t) => Some(self.warehouse.provider(&t).await?),
             None => None,
@@ -288,7 +192,7 @@ impl Engine {
 
     pub(super) async fn drop_identity_graph(&self, name: &str) -> Result<Output> {
         let _w = self.write_lock.lock().await;
-        let mut catalog = self.catalog.read().await.clone();
+        let mut catalog = self.catalog_to_change();
         catalog.graph(name)?;
         catalog.graphs.remove(name);
         store::save_graphs(&self.warehouse, &catalog).await?;
@@ -303,7 +207,7 @@ impl Engine {
     }
 
     pub(super) async fn show_identity_graphs(&self) -> Result<Output> {
-        let catalog = self.catalog.read().await.clone();
+        let catalog = self.catalog();
         let rows = catalog
             .graphs
             .values()
@@ -338,7 +242,7 @@ impl Engine {
     }
 
     pub(super) async fn describe_identity_graph(&self, name: &str) -> Result<Output> {
-        let catalog = self.catalog.read().await.clone();
+        let catalog = self.catalog();
         let def = catalog.graph(name)?.clone();
         let spec = spec_of(&def)?;
         let last = catalog.last_graph_refresh(name).cloned();
@@ -447,7 +351,7 @@ impl Engine {
 
     /// (Re-)registers the identity tables of every graph that has been refreshed.
     pub(super) async fn register_identity_tables(&self) -> Result<()> {
-        let graphs: Vec<String> = self.catalog.read().await.graphs.keys().cloned().collect();
+        let graphs: Vec<String> = self.catalog().graphs.keys().cloned().collect();
         if graphs.is_empty() {
             return Ok(());
         }

@@ -1,43 +1,32 @@
 //! The engine: one session that owns the parser, the catalog, the compiler and the warehouse.
 //! Every front end (scripts, the REPL, the Flight SQL server) parses and executes through it.
 
-mod access;
-mod audit;
 mod balance;
+mod commit;
 mod ddl;
 mod identity;
 mod output;
-mod persona;
+mod record;
 mod refresh;
 mod registry;
 mod reload;
 mod scratch;
-mod segment_profile;
-mod segment_sets;
 mod segments;
-mod show;
-mod sources;
-mod table_functions;
-mod tag_stats;
-mod usage;
-
-pub use access::{Principal, Role, SensitiveColumns};
-pub use audit::os_user;
+mod session;
+mod sql;
 
 pub use output::Output;
 
 use std::sync::Arc;
 
-use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use deltalake::delta_datafusion::planner::DeltaPlanner;
-use tokio::sync::{Mutex, RwLock};
+use arc_swap::ArcSwap;
+use datafusion::prelude::SessionContext;
+use tokio::sync::Mutex;
 
+use crate::access::{self, audit::AuditLog, mask::MaskSensitive, usage::UsageCounter};
 use crate::catalog::{Catalog, store};
 use crate::error::Result;
 use crate::parser::{self, ParsedStatement, Statement};
-use crate::storage;
 use crate::warehouse::Warehouse;
 
 /// How to open an engine.
@@ -60,7 +49,7 @@ impl EngineOptions {
             warehouse: warehouse.into(),
             progress: false,
             memory_limit: None,
-            user: os_user(),
+            user: access::audit::os_user(),
         }
     }
 }
@@ -68,85 +57,39 @@ impl EngineOptions {
 pub struct Engine {
     ctx: SessionContext,
     warehouse: Warehouse,
-    catalog: RwLock<Catalog>,
+    /// The catalog: readers take a snapshot, writers (one at a time, under `write_lock`) swap
+    /// in a new one after saving it.
+    catalog: Arc<ArcSwap<Catalog>>,
     /// Serialises statements that change the warehouse, so each sees the one before it.
     write_lock: Mutex<()>,
     progress: bool,
     user: String,
-    usage: usage::UsageCounter,
-    /// Serialises audit appends (see `audit`).
-    audit_lock: Mutex<()>,
+    usage: UsageCounter,
+    audit_log: AuditLog,
     /// Catalog table versions last loaded (see `reload`).
     seen_versions: Mutex<Vec<Option<u64>>>,
-}
-
-/// DataFusion's analyzer rules, after TagFusion's balancing of long AND / OR chains (which
-/// must come before type coercion: see `balance`).
-fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
-    let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> =
-        vec![Arc::new(balance::BalanceChains)];
-    rules.extend(datafusion::optimizer::Analyzer::new().rules);
-    rules
 }
 
 impl Engine {
     /// Opens the warehouse (creating it if needed) and restores its catalog and tables.
     pub async fn open(options: EngineOptions) -> Result<Arc<Self>> {
         let warehouse = Warehouse::open(&options.warehouse).await?;
-        let mut config = tagfusion_udfs::with_config(
-            SessionConfig::new()
-                .with_information_schema(true)
-                .with_create_default_catalog_and_schema(true),
-        );
-        // Strings are plain Utf8, not Utf8View (Parquet reads and VARCHAR in SQL): a profile
-        // joins a dozen tag results onto the source rows, and view arrays carried through those
-        // joins made writing the snapshot ~30x slower and ~35x larger in memory
-        // (docs/benchmarks.md).
-        config
-            .options_mut()
-            .execution
-            .parquet
-            .schema_force_view_types = false;
-        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
-        // S3 buckets are opened on first use from the AWS environment (crate::storage).
-        let mut runtime =
-            RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(storage::Stores::new()));
-        if let Some(limit) = options.memory_limit {
-            // A greedy pool: the fair spill pool starves the running operator (apache/datafusion#22036).
-            runtime = runtime.with_memory_limit(limit, 1.0);
-        }
-        // Delta's planner wraps the default one: it adds the nodes delta-rs writes with.
-        let mut state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime.build_arc()?)
-            .with_default_features()
-            .with_analyzer_rules(analyzer_rules())
-            .with_query_planner(DeltaPlanner::new())
-            .build();
-        // `aws.*` OPTIONS of CREATE EXTERNAL TABLE: accepted, and applied to the table's bucket.
-        state
-            .table_options_mut()
-            .extensions
-            .insert(storage::AwsOptions::default());
-        for factory in state.table_factories_mut().values_mut() {
-            *factory = Arc::new(storage::S3TableFactory::new(factory.clone()));
-        }
-        let mut ctx = SessionContext::new_with_state(state);
-        tagfusion_udfs::register_all(&mut ctx)?;
+        let ctx = session::build(options.memory_limit)?;
         let catalog = store::load(&warehouse, &ctx).await?;
+        let catalog = Arc::new(ArcSwap::from_pointee(catalog));
+        ctx.add_analyzer_rule(Arc::new(MaskSensitive::new(catalog.clone())));
         let engine = Arc::new_cyclic(|engine| {
-            table_functions::register(&ctx, engine.clone());
-            ctx.add_analyzer_rule(Arc::new(access::MaskSensitive::new(engine.clone())));
+            segments::table_functions::register(&ctx, engine.clone());
             Self {
                 ctx,
                 warehouse,
-                catalog: RwLock::new(catalog),
+                catalog,
                 write_lock: Mutex::new(()),
                 progress: options.progress,
                 user: options.user,
-                usage: usage::UsageCounter::default(),
+                usage: UsageCounter::default(),
                 seen_versions: Mutex::new(Vec::new()),
-                audit_lock: Mutex::new(()),
+                audit_log: AuditLog::default(),
             }
         });
         let failed = engine.restore_sources(None).await;
@@ -155,7 +98,7 @@ impl Engine {
         if !failed.is_empty() {
             let names: Vec<String> = failed.into_iter().map(|(name, _)| name).collect();
             for (name, e) in engine.restore_sources(Some(&names)).await {
-                eprintln!("warning: table '{name}' could not be restored: {e}");
+                tracing::warn!("table '{name}' could not be restored: {e}");
             }
         }
         engine.mark_catalog_seen().await?;
@@ -196,14 +139,7 @@ impl Engine {
                 "entity {entity} has no snapshot yet; run REFRESH ENTITY {entity} first"
             ))
         };
-        let key = match self.catalog.try_read() {
-            Ok(catalog) => catalog.entity(entity)?.key.clone(),
-            Err(_) => {
-                return Err(crate::error::Error::invalid(
-                    "the catalog is being updated by another statement; run the query again",
-                ));
-            }
-        };
+        let key = self.catalog().entity(entity)?.key.clone();
         let schema = self.schema(entity)?;
         // The entity's schema is in memory: looking a table up does not wait on anything.
         let profile = futures::executor::block_on(schema.table("profile"))?.ok_or_else(missing)?;
@@ -215,9 +151,15 @@ impl Engine {
             .clone())
     }
 
-    /// A copy of the catalog as it is now.
-    pub async fn catalog(&self) -> Catalog {
-        self.catalog.read().await.clone()
+    /// The catalog as it is now: a snapshot that later changes do not touch (cheap: no copy).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
+    }
+
+    /// A copy of the catalog for a statement to change; the caller holds the write lock and
+    /// hands the changed copy to `commit_catalog` after saving it.
+    fn catalog_to_change(&self) -> Catalog {
+        Catalog::clone(&self.catalog.load())
     }
 
     /// Parses a script.
@@ -261,7 +203,7 @@ impl Engine {
         params: Vec<datafusion::common::ScalarValue>,
     ) -> Result<Output> {
         let run = async {
-            self.authorize(&statement.statement)?;
+            access::authorize(&statement.statement)?;
             match &statement.statement {
                 Statement::Sql(sql) => self.execute_sql(sql, &statement.text, Some(params)).await,
                 _ => Err(crate::error::Error::invalid(
@@ -283,12 +225,12 @@ impl Engine {
     )> {
         use datafusion::arrow::datatypes::{Field, Schema};
         let describe = async {
-            self.authorize(&statement.statement)?;
+            access::authorize(&statement.statement)?;
             let Statement::Sql(sql) = &statement.statement else {
                 return Ok((Schema::empty(), Schema::empty()));
             };
             let plan = self.plan_sql(sql).await?;
-            self.authorize_plan(&plan)?;
+            access::authorize_plan(&plan)?;
             let mut params: Vec<(usize, Field)> = plan
                 .get_parameter_types()?
                 .into_iter()
@@ -328,7 +270,7 @@ impl Engine {
     }
 
     async fn execute_inner(&self, statement: &ParsedStatement) -> Result<Output> {
-        self.authorize(&statement.statement)?;
+        access::authorize(&statement.statement)?;
         match &statement.statement {
             Statement::Sql(sql) => self.execute_sql(sql, &statement.text, None).await,
             Statement::CreateEntity(c) => self.create_entity(c).await,

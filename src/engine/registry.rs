@@ -6,7 +6,6 @@ use std::sync::Arc;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::prelude::{cast, ident, lit};
 
-use super::ddl::parse_type;
 use crate::warehouse::delta_compatible;
 pub use crate::warehouse::snapshot_literal;
 
@@ -55,7 +54,7 @@ impl Engine {
     pub(super) async fn register_all_tables(&self) -> Result<()> {
         self.register_system_tables().await?;
         self.register_identity_tables().await?;
-        let catalog = self.catalog.read().await.clone();
+        let catalog = self.catalog();
         for entity in catalog.entities.keys() {
             self.register_entity_tables(&catalog, entity).await?;
         }
@@ -103,7 +102,9 @@ impl Engine {
         }
         for tag in catalog.tags_of(entity).iter().filter(|t| t.is_active()) {
             if history_schema.field_with_name(&tag.name).is_ok() {
-                columns.push(cast(ident(&tag.name), parse_type(&tag.value_type)?).alias(&tag.name));
+                columns.push(
+                    cast(ident(&tag.name), tag.value_type.data_type().clone()).alias(&tag.name),
+                );
             }
         }
         // Scanned by name, so a plan says which entity's history it reads (tag usage).

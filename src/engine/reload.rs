@@ -2,6 +2,8 @@
 //! `tagfusion run` (cron, an admin's terminal) refreshes profiles and changes definitions in the
 //! same warehouse. The catalog is Delta tables, so a change is a new table version.
 
+use std::sync::Arc;
+
 use super::Engine;
 use crate::catalog::store;
 use crate::error::Result;
@@ -41,7 +43,7 @@ impl Engine {
             }
         }
         let catalog = store::load(&self.warehouse, &self.ctx).await?;
-        *self.catalog.write().await = catalog;
+        self.catalog.store(Arc::new(catalog));
         self.register_all_tables().await?;
         *self.seen_versions.lock().await = versions;
         Ok(true)

@@ -24,6 +24,10 @@
 //!    records the others as merged into it; a component given none gets a new `one_id` (after
 //!    every id ever issued) and, when it holds identifiers of an older group, records a split.
 
+pub mod tables;
+
+pub use tables::IDENTITY_SCHEMA;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

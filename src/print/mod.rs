@@ -1,5 +1,7 @@
-//! Printing results, shared by every front end: table, csv (with header), json (an array per
-//! statement) and ndjson.
+//! Printing results, shared by every front end: table ([`table`], for people), csv (with
+//! header), json (an array per statement) and ndjson, all written by arrow's writers.
+
+pub mod table;
 
 use std::io::Write;
 
@@ -9,7 +11,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::arrow::util::pretty::pretty_format_batches;
 use futures::StreamExt;
 
 use crate::engine::Output;
@@ -21,6 +22,23 @@ pub enum Format {
     Csv,
     Json,
     Ndjson,
+}
+
+/// How results print: the format, and for tables the most rows shown (`None`: all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrintOptions {
+    pub format: Format,
+    pub max_rows: Option<usize>,
+}
+
+impl PrintOptions {
+    /// Every row, in `format` (scripts, the demo).
+    pub fn all(format: Format) -> Self {
+        PrintOptions {
+            format,
+            max_rows: None,
+        }
+    }
 }
 
 fn write_err(e: std::io::Error) -> Error {
@@ -62,7 +80,11 @@ fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch> {
 
 /// Prints one statement's rows. Statements without columns (DDL) print nothing. Rows stream:
 /// csv and ndjson are written batch by batch; table and json need the whole result.
-pub async fn print_output(mut output: Output, format: Format, out: &mut impl Write) -> Result<()> {
+pub async fn print_output(
+    mut output: Output,
+    options: &PrintOptions,
+    out: &mut impl Write,
+) -> Result<()> {
     if !output.has_columns() {
         while let Some(batch) = output.stream.next().await {
             batch?;
@@ -70,7 +92,7 @@ pub async fn print_output(mut output: Output, format: Format, out: &mut impl Wri
         return Ok(());
     }
     let schema = output.schema.clone();
-    match format {
+    match options.format {
         Format::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
@@ -104,12 +126,8 @@ pub async fn print_output(mut output: Output, format: Format, out: &mut impl Wri
             out.write_all(b"\n").map_err(write_err)?;
         }
         Format::Table => {
-            let mut batches = output.collect().await?;
-            if batches.is_empty() {
-                batches.push(RecordBatch::new_empty(schema));
-            }
-            let text = pretty_format_batches(&batches)?;
-            writeln!(out, "{text}").map_err(write_err)?;
+            let (text, _) = table::render(output, options.max_rows).await?;
+            out.write_all(text.as_bytes()).map_err(write_err)?;
         }
     }
     out.flush().map_err(write_err)

@@ -75,7 +75,7 @@ pub async fn interpret(engine: &Engine, line: &str) -> Action {
 
 /// `\d NAME`: the statement describing an entity, a tag, a segment or else a table.
 async fn describe(engine: &Engine, name: &str) -> String {
-    let catalog = engine.catalog().await;
+    let catalog = engine.catalog();
     if catalog.entities.contains_key(name) {
         return format!("DESCRIBE ENTITY {}", quote_ident(name));
     }

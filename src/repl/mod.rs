@@ -2,14 +2,14 @@
 //!
 //! - [`helper`]: completion from the live catalog, highlighting, multi-line input to `;`;
 //! - [`commands`]: meta commands (`\?`, `\tags`, `\d`, `\timing`, `\format`, `\i`, `\q`);
-//! - [`table`]: result tables aligned for wide characters, truncated with a row count.
+//!
+//! Results print through [`crate::print`], tables cut after 40 rows.
 //!
 //! Statements run on the same engine as scripts; Ctrl-C cancels the running one (its plan is
 //! dropped) and the session goes on; errors print like the CLI's, caret included.
 
 pub mod commands;
 pub mod helper;
-pub mod table;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ use rustyline::{CompletionType, Config, Editor};
 use crate::diagnostic::{Script, render_error};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::print::{Format, print_output};
+use crate::print::{Format, PrintOptions, print_output};
 use commands::Action;
 use helper::{Names, ReplHelper};
 
@@ -40,7 +40,7 @@ fn history_path() -> Option<PathBuf> {
 
 /// Names for completion from the catalog and the session.
 async fn completion_names(engine: &Engine) -> Names {
-    let catalog = engine.catalog().await;
+    let catalog = engine.catalog();
     let mut words: Vec<String> = Vec::new();
     for (entity, def) in &catalog.entities {
         words.push(entity.clone());
@@ -178,14 +178,22 @@ impl Session {
             let spinner = Spinner::start();
             let work = async {
                 let output = engine.execute(statement).await?;
+                let options = PrintOptions {
+                    format,
+                    max_rows: Some(MAX_ROWS),
+                };
                 if format == Format::Table {
-                    let (text, _) = table::render(output, MAX_ROWS).await?;
+                    // The whole table is rendered before the spinner's line is cleared.
+                    let mut text = Vec::new();
+                    print_output(output, &options, &mut text).await?;
                     spinner.clear();
-                    print!("{text}");
+                    std::io::stdout()
+                        .write_all(&text)
+                        .map_err(|e| Error::io("cannot write the output", e))?;
                 } else {
                     spinner.clear();
                     let mut out = std::io::stdout().lock();
-                    print_output(output, format, &mut out).await?;
+                    print_output(output, &options, &mut out).await?;
                 }
                 Ok::<(), Error>(())
             };

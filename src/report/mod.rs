@@ -93,7 +93,7 @@ pub async fn segment_report(
         entity: entity.trim_matches('"').to_string(),
         name: name.trim_matches('"').to_string(),
     };
-    let catalog = engine.catalog().await;
+    let catalog = engine.catalog();
     let def = catalog.segment(&name)?.clone();
     let profile = engine.segment_profile(&name, by).await?.collect().await?;
     let rows = profile_rows(&profile);

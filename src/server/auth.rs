@@ -12,7 +12,7 @@ use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use super::users::UsersFile;
-use crate::engine::{Principal, Role};
+use crate::access::{Principal, Role};
 
 /// Standard base64 that accepts missing padding (Go's Flight SQL client, used by ADBC, sends
 /// `user:password` unpadded).
@@ -67,7 +67,7 @@ impl Auth {
     pub fn login(&self, metadata: &MetadataMap) -> Result<(Principal, String), LoginFailure> {
         let (user, password) = match basic_credentials(metadata) {
             Some(c) => c,
-            None if self.users.is_none() => (crate::engine::os_user(), String::new()),
+            None if self.users.is_none() => (crate::access::audit::os_user(), String::new()),
             None => {
                 return Err(LoginFailure {
                     user: String::new(),
@@ -114,7 +114,7 @@ impl Auth {
             .map(str::trim);
         let Some(token) = bearer else {
             if self.users.is_none() {
-                return Ok(self.principal(&crate::engine::os_user(), Role::Admin));
+                return Ok(self.principal(&crate::access::audit::os_user(), Role::Admin));
             }
             return Err(Status::unauthenticated(
                 "no bearer token: log in first (Flight handshake with user name and password)",

@@ -394,7 +394,7 @@ pub fn primary_keys_schema() -> SchemaRef {
 /// An entity's key is the primary key of its profile, its segments (views over the profile) and
 /// its source table; `profile_history` adds `snapshot_at`.
 pub async fn primary_keys(engine: &Engine, query: &CommandGetPrimaryKeys) -> Result<RecordBatch> {
-    let catalog = engine.catalog().await;
+    let catalog = engine.catalog();
     let mut rows: Vec<(String, String, String, String, i32)> = Vec::new();
     let default_catalog = engine
         .context()
@@ -415,7 +415,7 @@ pub async fn primary_keys(engine: &Engine, query: &CommandGetPrimaryKeys) -> Res
         for s in catalog.segments_of(&entity.name) {
             keyed.push((entity.name.clone(), s.name.clone(), vec![&entity.key]));
         }
-        if entity.source_kind == "table" {
+        if entity.source_kind == crate::catalog::SourceKind::Table {
             keyed.push(("public".into(), entity.source.clone(), vec![&entity.key]));
         }
         for (schema, table, columns) in keyed {

@@ -96,7 +96,7 @@ pub async fn serve(engine: Arc<Engine>, options: ServeOptions) -> Result<()> {
             loop {
                 tick.tick().await;
                 if let Err(e) = engine.flush_usage().await {
-                    eprintln!("warning: tag usage not written: {e}");
+                    tracing::warn!("tag usage not written: {e}");
                 }
             }
         })
@@ -108,7 +108,7 @@ pub async fn serve(engine: Arc<Engine>, options: ServeOptions) -> Result<()> {
             loop {
                 tick.tick().await;
                 if let Err(e) = engine.reload_if_changed().await {
-                    eprintln!("warning: cannot reload the catalog: {e}");
+                    tracing::warn!("cannot reload the catalog: {e}");
                 }
             }
         })
@@ -119,7 +119,7 @@ pub async fn serve(engine: Arc<Engine>, options: ServeOptions) -> Result<()> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("cannot read the listening address", e))?;
-    eprintln!(
+    tracing::info!(
         "TagFusion Flight SQL server listening on {}://{addr} (warehouse {}){}",
         if options.tls.is_some() {
             "grpc+tls"

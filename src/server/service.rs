@@ -36,8 +36,9 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use super::metadata;
+use crate::access::{Principal, Role};
 use crate::diagnostic::Script;
-use crate::engine::{Engine, Output, Principal, Role};
+use crate::engine::{Engine, Output};
 use crate::error::Error;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;

@@ -26,8 +26,11 @@ fn formats_table_json_ndjson() {
     let s = Sandbox::new();
     let sql = "SELECT 1 AS a, '标签' AS b UNION ALL SELECT 2, NULL ORDER BY a";
     let table = s.ok(&["--format", "table", "run", "-c", sql]);
-    assert!(table.contains("| a | b    |"), "{table}");
-    assert!(table.contains("| 1 | 标签 |"), "{table}");
+    // The REPL's table: wide characters aligned, numbers right-aligned, NULL shown, a count.
+    assert!(table.contains("│ a ┆ b    │"), "{table}");
+    assert!(table.contains("│ 1 ┆ 标签 │"), "{table}");
+    assert!(table.contains("│ 2 ┆ NULL │"), "{table}");
+    assert!(table.ends_with("2 rows\n"), "{table}");
     let json = s.ok(&["--format", "json", "run", "-c", sql]);
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(v, serde_json::json!([{"a": 1, "b": "标签"}, {"a": 2}]));

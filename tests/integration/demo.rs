@@ -36,7 +36,7 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
     assert!(out.contains("Generated 400 customers"), "{out}");
     assert!(out.contains("Tags by kind and category"), "{out}");
     assert!(out.contains("Example profiles"), "{out}");
-    assert!(out.contains("| inactive_retail "), "{out}");
+    assert!(out.contains("│ inactive_retail "), "{out}");
     // Segment sizes agree with plain SQL over the profile.
     let seg = s.ok(&[
         "run",
@@ -83,8 +83,8 @@ fn demo_runs_the_retail_template_and_its_tags_agree_with_plain_sql() {
         out.contains("Segment profile (群体画像) of high_value"),
         "{out}"
     );
-    assert!(out.contains("| city_tier | 一线 "), "{out}");
-    assert!(out.contains("| C000001 "), "{out}");
+    assert!(out.contains("│ city_tier ┆ 一线 "), "{out}");
+    assert!(out.contains("│ C000001 "), "{out}");
 
     // At least 15 tags, all four kinds, categories two levels deep.
     let kinds = s.ok(&[
@@ -249,7 +249,7 @@ fn demo_runs_the_finance_template_and_its_tags_agree_with_plain_sql() {
         out.contains("Segment profile (群体画像) of important_clients"),
         "{out}"
     );
-    assert!(out.contains("| F0000001 "), "{out}");
+    assert!(out.contains("│ F0000001 "), "{out}");
     // Independent computation over the generated tables as of 2026-07-01: AUM, the mission's
     // rule (trades_6m >= 3 OR referrals >= 2), the main channel (mode, ties → smaller), the held
     // products and their count.

@@ -1,6 +1,7 @@
 //! The warehouse is readable by other engines: the `deltalake` Python package reads the profile
 //! history and the catalog with the same rows the engine returns.
 
+use std::path::Path;
 use std::process::Command;
 
 use super::{Sandbox, python, setup_sql, tags_sql};
@@ -209,4 +210,115 @@ fn tag_reads_are_counted_per_tag_and_kept_in_the_warehouse() {
          ORDER BY 1",
     ]);
     assert_eq!(zombies, "name\nimportant\nspend_30d\nspend_rank\n");
+}
+
+/// Copies a directory tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// `tests/data/warehouse-v0` was written by the binary before the catalog was typed (kinds,
+/// statuses, value types and source kinds as strings; `tests/data/warehouse-v0.sql` made it,
+/// plus a failed refresh). It opens unchanged: every word reads back, the profile, segment and
+/// identity tables are there, and it can be refreshed and extended.
+#[test]
+fn a_warehouse_written_before_the_typed_catalog_opens_unchanged() {
+    let s = Sandbox::new();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/warehouse-v0");
+    copy_tree(&fixture, &s.warehouse());
+    let tags = s.ok(&[
+        "run",
+        "-c",
+        "SELECT entity, name, kind, value_type, status, definition_kind FROM tagfusion.tags \
+         ORDER BY entity, position",
+    ]);
+    assert_eq!(
+        tags,
+        "entity,name,kind,value_type,status,definition_kind\n\
+         customer,city_name,attribute,Utf8,draft,expression\n\
+         customer,gender_code,attribute,Utf8,draft,expression\n\
+         customer,spend_90d,statistic,Float64,draft,query\n\
+         customer,orders_total,statistic,Int64,draft,query\n\
+         customer,big,rule,Boolean,approved,expression\n\
+         customer,spend_rank,model,Int64,draft,expression\n\
+         customer,retired,rule,Boolean,offline,expression\n\
+         member,one,attribute,Int64,draft,expression\n"
+    );
+    let entities = s.ok(&[
+        "run",
+        "-c",
+        "SELECT name, source_kind FROM tagfusion.entities ORDER BY name",
+    ]);
+    assert_eq!(entities, "name,source_kind\ncustomer,table\nmember,query\n");
+    // The failed refresh is recorded and the profile stays at the last good snapshot.
+    let snapshots = s.ok(&[
+        "run",
+        "-c",
+        "SELECT entity, snapshot_at, status FROM tagfusion.snapshots ORDER BY snapshot_at, entity",
+    ]);
+    assert_eq!(
+        snapshots,
+        "entity,snapshot_at,status\n\
+         customer,2026-06-30T00:00:00Z,ok\n\
+         member,2026-06-30T00:00:00Z,ok\n\
+         customer,2026-07-15T00:00:00Z,failed\n"
+    );
+    let profile = s.ok(&["run", "-c", "SELECT * FROM customer.profile ORDER BY 1"]);
+    assert_eq!(
+        profile,
+        "customer_id,city_name,gender_code,spend_90d,orders_total,big,spend_rank\n\
+         c1,上海,F,200.0,2,true,1\n\
+         c2,北京,M,15.5,1,false,2\n\
+         c3,成都,,0.0,1,false,3\n"
+    );
+    // The offline tag is described as offline, the model as a model.
+    let described = s.ok(&["run", "-c", "DESCRIBE TAG customer.retired"]);
+    assert!(described.contains("status,offline"), "{described}");
+    let described = s.ok(&["run", "-c", "DESCRIBE TAG customer.spend_rank"]);
+    assert!(described.contains("kind,model"), "{described}");
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "-c",
+            "SELECT count(*) AS n FROM customer.big_shanghai"
+        ]),
+        "n\n1\n"
+    );
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "-c",
+            "SELECT count(DISTINCT one_id) AS groups FROM identity.people"
+        ]),
+        "groups\n2\n"
+    );
+    // And it keeps working: a new tag, a refresh, a status change.
+    let after = s.ok(&[
+        "run",
+        "-c",
+        "CREATE TAG customer.heavy AS orders_total >= 2",
+        "-c",
+        "ALTER TAG customer.heavy SET STATUS approved",
+        "-c",
+        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-31 00:00:00'",
+        "-c",
+        "SELECT customer_id, heavy, big FROM customer.profile ORDER BY 1",
+        "-c",
+        "SELECT status FROM tagfusion.tags WHERE name = 'heavy'",
+    ]);
+    assert!(
+        after.ends_with(
+            "customer_id,heavy,big\nc1,true,false\nc2,false,false\nc3,false,false\n\nstatus\napproved\n"
+        ),
+        "{after}"
+    );
 }
