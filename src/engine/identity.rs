@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{ArrayRef, TimestampMicrosecondArray};
+use datafusion::arrow::util::display::ArrayFormatter;
 
 use super::output::{Cell, table};
 use super::{Engine, Output};
@@ -241,105 +242,20 @@ impl Engine {
         )
     }
 
+    /// The graph's definition, its rules and the last refresh's figures, one property a row.
     pub(super) async fn describe_identity_graph(&self, name: &str) -> Result<Output> {
         let catalog = self.catalog();
         let def = catalog.graph(name)?.clone();
         let spec = spec_of(&def)?;
         let last = catalog.last_graph_refresh(name).cloned();
-        let mut rows: Vec<(String, Option<String>)> = vec![
-            ("name".into(), Some(def.name.clone())),
-            ("description".into(), def.description.clone()),
-            ("version".into(), Some(def.version.to_string())),
-            ("table".into(), Some(format!("{IDENTITY_SCHEMA}.{name}"))),
-        ];
-        let counts: Vec<String> = last
-            .as_ref()
-            .map(|r| r.source_rows.split(',').map(str::to_string).collect())
-            .unwrap_or_default();
-        for (i, source) in spec.sources.iter().enumerate() {
-            let rows_read = counts
-                .get(i)
-                .map(|n| format!(" ({n} rows)"))
-                .unwrap_or_default();
-            rows.push((
-                format!("source {}", i + 1),
-                Some(format!("{source}{rows_read}")),
-            ));
-        }
-        rows.push((
-            "max_group_size".into(),
-            spec.max_group_size.map(|n| n.to_string()),
-        ));
-        if !spec.max_per_type.is_empty() {
-            rows.push((
-                "max_per_group".into(),
-                Some(
-                    spec.max_per_type
-                        .iter()
-                        .map(|(t, n)| format!("{t} {n}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-            ));
-        }
-        for block in &spec.blocks {
-            let text = match block {
-                Block::Values { id_type, values } => {
-                    format!("{id_type} IN ({})", values.join(", "))
-                }
-                Block::Matching { id_type, pattern } => format!("{id_type} MATCHING '{pattern}'"),
-            };
-            rows.push(("block".into(), Some(text)));
-        }
-        if !spec.priority.is_empty() {
-            rows.push(("priority".into(), Some(spec.priority.join(", "))));
-        }
-        if let Some(r) = &last {
-            let stat = |k: &str, v: i64| (k.to_string(), Some(v.to_string()));
-            rows.push((
-                "last_refresh".into(),
-                Some(r.refreshed_at.format("%Y-%m-%d %H:%M:%S").to_string()),
-            ));
-            rows.push(stat("identifiers", r.identifiers));
-            rows.push(stat("groups", r.groups));
-            rows.push(stat("largest_group", r.largest_group));
-            rows.push(stat("new_groups", r.new_groups));
-            rows.push(stat("merges", r.merges));
-            rows.push(stat("splits", r.splits));
-            rows.push(stat("rejected", r.rejected));
-            // The reasons of the rejected identifiers, most frequent first.
-            let reasons = format!(
-                "SELECT reason, count(*) AS n FROM {IDENTITY_SCHEMA}.{} GROUP BY reason \
-                 ORDER BY n DESC, reason LIMIT 5",
-                crate::parser::quote_ident(&format!("{name}_rejected"))
-            );
-            if let Ok(df) = self.ctx.sql(&reasons).await
-                && let Ok(batches) = df.collect().await
-            {
-                for batch in batches {
-                    let formatters: Vec<_> = batch
-                        .columns()
-                        .iter()
-                        .filter_map(|c| {
-                            datafusion::arrow::util::display::ArrayFormatter::try_new(
-                                c.as_ref(),
-                                &Default::default(),
-                            )
-                            .ok()
-                        })
-                        .collect();
-                    for row in 0..batch.num_rows() {
-                        if let [reason, n] = formatters.as_slice() {
-                            rows.push((
-                                "rejected because".into(),
-                                Some(format!("{} ({})", reason.value(row), n.value(row))),
-                            ));
-                        }
-                    }
-                }
+        let mut rows = definition_properties(name, &def, &spec, last.as_ref());
+        rows.extend(rule_properties(&spec));
+        match &last {
+            Some(r) => {
+                rows.extend(refresh_properties(r));
+                rows.extend(self.top_rejection_reasons(name).await);
             }
-        } else {
-            rows.push(("last_refresh".into(), None));
+            None => rows.push(("last_refresh".into(), None)),
         }
         table(
             &["property", "value"],
@@ -347,6 +263,37 @@ impl Engine {
                 .map(|(k, v)| vec![Cell::from(k), Cell::from(v)])
                 .collect(),
         )
+    }
+
+    /// The five most frequent reasons in graph `name`'s rejected table, with how many
+    /// identifiers each rejected. Best effort: nothing when the table cannot be read.
+    async fn top_rejection_reasons(&self, name: &str) -> Vec<Property> {
+        let reasons = format!(
+            "SELECT reason, count(*) AS n FROM {IDENTITY_SCHEMA}.{} GROUP BY reason \
+             ORDER BY n DESC, reason LIMIT 5",
+            crate::parser::quote_ident(&format!("{name}_rejected"))
+        );
+        let mut rows = Vec::new();
+        if let Ok(df) = self.ctx.sql(&reasons).await
+            && let Ok(batches) = df.collect().await
+        {
+            for batch in batches {
+                let formatters: Vec<_> = batch
+                    .columns()
+                    .iter()
+                    .filter_map(|c| ArrayFormatter::try_new(c.as_ref(), &Default::default()).ok())
+                    .collect();
+                for row in 0..batch.num_rows() {
+                    if let [reason, n] = formatters.as_slice() {
+                        rows.push((
+                            "rejected because".into(),
+                            Some(format!("{} ({})", reason.value(row), n.value(row))),
+                        ));
+                    }
+                }
+            }
+        }
+        rows
     }
 
     /// (Re-)registers the identity tables of every graph that has been refreshed.
@@ -371,5 +318,211 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// A row of DESCRIBE IDENTITY GRAPH: the property and its value.
+type Property = (String, Option<String>);
+
+/// What graph `name` is: name, description, version, its table and its sources (with the rows
+/// the `last` refresh read from each).
+fn definition_properties(
+    name: &str,
+    def: &IdentityGraphDef,
+    spec: &CreateIdentityGraph,
+    last: Option<&GraphRefresh>,
+) -> Vec<Property> {
+    let mut rows: Vec<Property> = vec![
+        ("name".into(), Some(def.name.clone())),
+        ("description".into(), def.description.clone()),
+        ("version".into(), Some(def.version.to_string())),
+        ("table".into(), Some(format!("{IDENTITY_SCHEMA}.{name}"))),
+    ];
+    let counts: Vec<String> = last
+        .map(|r| r.source_rows.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    for (i, source) in spec.sources.iter().enumerate() {
+        let rows_read = counts
+            .get(i)
+            .map(|n| format!(" ({n} rows)"))
+            .unwrap_or_default();
+        rows.push((
+            format!("source {}", i + 1),
+            Some(format!("{source}{rows_read}")),
+        ));
+    }
+    rows
+}
+
+/// The graph's rules as written: MAX GROUP SIZE (always shown), MAX PER GROUP, each BLOCK and
+/// PRIORITY.
+fn rule_properties(spec: &CreateIdentityGraph) -> Vec<Property> {
+    let mut rows: Vec<Property> = vec![(
+        "max_group_size".into(),
+        spec.max_group_size.map(|n| n.to_string()),
+    )];
+    if !spec.max_per_type.is_empty() {
+        rows.push((
+            "max_per_group".into(),
+            Some(
+                spec.max_per_type
+                    .iter()
+                    .map(|(t, n)| format!("{t} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ));
+    }
+    for block in &spec.blocks {
+        rows.push(("block".into(), Some(block_text(block))));
+    }
+    if !spec.priority.is_empty() {
+        rows.push(("priority".into(), Some(spec.priority.join(", "))));
+    }
+    rows
+}
+
+/// A BLOCK rule as written, without the keyword.
+fn block_text(block: &Block) -> String {
+    match block {
+        Block::Values { id_type, values } => format!("{id_type} IN ({})", values.join(", ")),
+        Block::Matching { id_type, pattern } => format!("{id_type} MATCHING '{pattern}'"),
+    }
+}
+
+/// The figures of refresh `r`: when it ran, identifiers, groups, and what changed.
+fn refresh_properties(r: &GraphRefresh) -> Vec<Property> {
+    let stat = |k: &str, v: i64| (k.to_string(), Some(v.to_string()));
+    vec![
+        (
+            "last_refresh".into(),
+            Some(r.refreshed_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+        ),
+        stat("identifiers", r.identifiers),
+        stat("groups", r.groups),
+        stat("largest_group", r.largest_group),
+        stat("new_groups", r.new_groups),
+        stat("merges", r.merges),
+        stat("splits", r.splits),
+        stat("rejected", r.rejected),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> CreateIdentityGraph {
+        CreateIdentityGraph {
+            or_replace: false,
+            name: "people".into(),
+            description: None,
+            max_group_size: None,
+            max_per_type: Vec::new(),
+            blocks: Vec::new(),
+            priority: Vec::new(),
+            sources: vec!["SELECT a, b FROM t".into(), "SELECT b, c FROM u".into()],
+        }
+    }
+
+    fn property(k: &str, v: &str) -> Property {
+        (k.to_string(), Some(v.to_string()))
+    }
+
+    #[test]
+    fn rules_are_shown_as_written_and_max_group_size_always() {
+        let mut s = spec();
+        assert_eq!(rule_properties(&s), [("max_group_size".to_string(), None)]);
+        s.max_group_size = Some(50);
+        s.max_per_type = vec![("phone".into(), 3), ("email".into(), 2)];
+        s.blocks = vec![
+            Block::Values {
+                id_type: "phone".into(),
+                values: vec!["000".into(), "123".into()],
+            },
+            Block::Matching {
+                id_type: "email".into(),
+                pattern: "^test@".into(),
+            },
+        ];
+        s.priority = vec!["member".into(), "phone".into()];
+        assert_eq!(
+            rule_properties(&s),
+            [
+                property("max_group_size", "50"),
+                property("max_per_group", "phone 3, email 2"),
+                property("block", "phone IN (000, 123)"),
+                property("block", "email MATCHING '^test@'"),
+                property("priority", "member, phone"),
+            ]
+        );
+    }
+
+    #[test]
+    fn sources_show_the_rows_the_last_refresh_read() {
+        let now = Utc::now();
+        let def = IdentityGraphDef {
+            name: "people".into(),
+            description: Some("customers".into()),
+            definition: String::new(),
+            version: 2,
+            created_at: now,
+            updated_at: now,
+        };
+        let before = definition_properties("people", &def, &spec(), None);
+        assert_eq!(
+            before,
+            [
+                property("name", "people"),
+                property("description", "customers"),
+                property("version", "2"),
+                property("table", "identity.people"),
+                property("source 1", "SELECT a, b FROM t"),
+                property("source 2", "SELECT b, c FROM u"),
+            ]
+        );
+        let last = GraphRefresh {
+            source_rows: "10,20".into(),
+            ..Default::default()
+        };
+        let after = definition_properties("people", &def, &spec(), Some(&last));
+        assert_eq!(
+            after[4],
+            property("source 1", "SELECT a, b FROM t (10 rows)")
+        );
+        assert_eq!(
+            after[5],
+            property("source 2", "SELECT b, c FROM u (20 rows)")
+        );
+    }
+
+    #[test]
+    fn the_last_refresh_shows_when_and_its_figures() {
+        let r = GraphRefresh {
+            refreshed_at: DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z")
+                .expect("a timestamp")
+                .with_timezone(&Utc),
+            identifiers: 9,
+            groups: 4,
+            largest_group: 3,
+            new_groups: 1,
+            merges: 2,
+            splits: 0,
+            rejected: 5,
+            ..Default::default()
+        };
+        assert_eq!(
+            refresh_properties(&r),
+            [
+                property("last_refresh", "2025-01-02 03:04:05"),
+                property("identifiers", "9"),
+                property("groups", "4"),
+                property("largest_group", "3"),
+                property("new_groups", "1"),
+                property("merges", "2"),
+                property("splits", "0"),
+                property("rejected", "5"),
+            ]
+        );
     }
 }
