@@ -12,6 +12,15 @@ pub struct Location {
     pub column: u64,
 }
 
+impl From<datafusion::sql::sqlparser::tokenizer::Location> for Location {
+    fn from(at: datafusion::sql::sqlparser::tokenizer::Location) -> Self {
+        Location {
+            line: at.line,
+            column: at.column,
+        }
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.line, self.column)

@@ -110,10 +110,7 @@ pub(super) fn check_operators(tokens: &[TokenWithSpan]) -> Result<(), Error> {
                          limit for one statement: split it, or write long lists of values as \
                          x IN (v1, v2, …)"
                     ),
-                    location: Location {
-                        line: t.span.start.line,
-                        column: t.span.start.column,
-                    },
+                    location: Location::from(t.span.start),
                 });
             }
         }
@@ -130,10 +127,7 @@ pub(super) fn explain_nesting(e: Error, here: SqlLocation) -> Error {
                 || message.contains("recursion limit exceeded") =>
         {
             let location = if here.line > 0 {
-                Location {
-                    line: here.line,
-                    column: here.column,
-                }
+                Location::from(here)
             } else {
                 location
             };
@@ -188,10 +182,7 @@ pub(super) fn check_depth<V: Visit>(node: &V) -> Result<(), Error> {
                  limit (AND and OR do not count): split it into steps, e.g. sum several columns \
                  with a CTE per part"
             ),
-            location: Location {
-                line: at.line,
-                column: at.column,
-            },
+            location: Location::from(at),
         }),
     }
 }

@@ -46,10 +46,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             break;
         }
         let start = p.df.parser.peek_token_ref().span.start;
-        let location = Location {
-            line: start.line,
-            column: start.column,
-        };
+        let location = Location::from(start);
         let statement = p.parse_statement().map_err(|e| {
             let here = p.df.parser.get_current_token().span.start;
             limits::explain_nesting(with_location(e, location), here)
@@ -264,10 +261,7 @@ impl<'a> TagParser<'a> {
         let found = self.df.parser.peek_token();
         Err(Error::Parse {
             message: format!("Expected: {what}, found: {found}"),
-            location: Location {
-                line: found.span.start.line,
-                column: found.span.start.column,
-            },
+            location: Location::from(found.span.start),
         })
     }
 
@@ -469,10 +463,7 @@ impl<'a> TagParser<'a> {
             }),
             _ => Err(Error::Parse {
                 message: format!("Expected: {what}, found: {name}"),
-                location: Location {
-                    line: start.line,
-                    column: start.column,
-                },
+                location: Location::from(start),
             }),
         }
     }
@@ -601,10 +592,7 @@ impl<'a> TagParser<'a> {
                         let at = self.df.parser.get_current_token().span.start;
                         Error::Parse {
                             message: m,
-                            location: Location {
-                                line: at.line,
-                                column: at.column,
-                            },
+                            location: Location::from(at),
                         }
                     })?);
                 }
@@ -648,10 +636,7 @@ impl<'a> TagParser<'a> {
             let at = self.df.parser.peek_token_ref().span.start;
             return Err(Error::Parse {
                 message: format!("{clause} is given twice; give each clause once"),
-                location: Location {
-                    line: at.line,
-                    column: at.column,
-                },
+                location: Location::from(at),
             });
         }
         seen.push(clause.to_string());
@@ -829,10 +814,7 @@ impl<'a> TagParser<'a> {
                 let at = self.df.parser.get_current_token().span.start;
                 AlterTag::Status(status.parse().map_err(|m: String| Error::Parse {
                     message: m,
-                    location: Location {
-                        line: at.line,
-                        column: at.column,
-                    },
+                    location: Location::from(at),
                 })?)
             }
             "CATEGORY" => AlterTag::Category(self.parse_string()?),
