@@ -87,36 +87,7 @@ impl Engine {
             .collect();
         let latest = catalog.latest_snapshot(&name.entity).cloned();
 
-        // Coverage and distinct values in the latest snapshot, when the tag is in it.
-        let (mut coverage, mut distinct) = (None, None);
-        let profile = format!("{}.profile", quote_ident(&name.entity));
-        if let Ok(df) = self.ctx.table(profile.as_str()).await
-            && df.schema().field_with_unqualified_name(&name.name).is_ok()
-        {
-            let col = quote_ident(&name.name);
-            let batches = self
-                    .ctx
-                    .sql(&format!(
-                        "SELECT CAST(count(*) AS BIGINT), CAST(count({col}) AS BIGINT), CAST(count(DISTINCT {col}) AS BIGINT) FROM {profile}"
-                    ))
-                    .await?
-                    .collect()
-                    .await?;
-            if let Some(b) = batches.first().filter(|b| b.num_rows() == 1) {
-                use datafusion::arrow::array::AsArray;
-                use datafusion::arrow::datatypes::Int64Type;
-                let rows = b.column(0).as_primitive::<Int64Type>().value(0);
-                let filled = b.column(1).as_primitive::<Int64Type>().value(0);
-                let d = b.column(2).as_primitive::<Int64Type>().value(0);
-                if rows > 0 {
-                    coverage = Some(format!(
-                        "{:.2}% ({filled} of {rows})",
-                        filled as f64 * 100.0 / rows as f64
-                    ));
-                }
-                distinct = Some(d.to_string());
-            }
-        }
+        let (coverage, distinct) = self.latest_coverage(name).await?;
         let (top_values, quantiles, drift) = self.latest_tag_stats(name).await?;
         let used_by_segments: Vec<String> = catalog
             .segments_of(&name.entity)
@@ -153,6 +124,39 @@ impl Engine {
                 .map(|(k, v)| vec![Cell::from(k), Cell::from(v)])
                 .collect(),
         )
+    }
+
+    /// Coverage (`99.50% (199 of 200)`) and distinct values of a tag in the latest snapshot,
+    /// when the tag is in it.
+    async fn latest_coverage(
+        &self,
+        name: &QualifiedName,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let profile = format!("{}.profile", quote_ident(&name.entity));
+        let Ok(df) = self.ctx.table(profile.as_str()).await else {
+            return Ok((None, None));
+        };
+        if df.schema().field_with_unqualified_name(&name.name).is_err() {
+            return Ok((None, None));
+        }
+        let col = quote_ident(&name.name);
+        let batches = self
+            .ctx
+            .sql(&format!(
+                "SELECT CAST(count(*) AS BIGINT), CAST(count({col}) AS BIGINT), \
+                        CAST(count(DISTINCT {col}) AS BIGINT) FROM {profile}"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let Some(b) = batches.first().filter(|b| b.num_rows() == 1) else {
+            return Ok((None, None));
+        };
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::Int64Type;
+        let count = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
+        let (rows, filled, distinct) = (count(0), count(1), count(2));
+        Ok((coverage_text(rows, filled), Some(distinct.to_string())))
     }
 
     pub(in crate::engine) async fn describe_entity(&self, name: &str) -> Result<Output> {
@@ -268,5 +272,29 @@ impl Engine {
             format!("{v:.4} ({verdict})")
         });
         Ok((text(0), text(1), drift))
+    }
+}
+
+/// `99.50% (199 of 200)`: `filled` of `rows` (none of no rows).
+fn coverage_text(rows: i64, filled: i64) -> Option<String> {
+    (rows > 0).then(|| {
+        format!(
+            "{:.2}% ({filled} of {rows})",
+            filled as f64 * 100.0 / rows as f64
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_is_a_percentage_of_rows() {
+        assert_eq!(
+            coverage_text(200, 199).as_deref(),
+            Some("99.50% (199 of 200)")
+        );
+        assert_eq!(coverage_text(0, 0), None);
     }
 }

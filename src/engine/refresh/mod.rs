@@ -13,7 +13,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
-use datafusion::prelude::{SessionContext, cast, ident, lit};
+use datafusion::prelude::{Expr, SessionContext, cast, ident, lit};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{Catalog, EntityDef, RunStatus, SegmentDef, SnapshotRecord, TagDef, store};
@@ -287,27 +287,9 @@ impl Engine {
             ))
         })?;
 
-        // Fixed column types (as recorded at CREATE), then the snapshot time; sorted by key so a
-        // key lookup can skip files by their statistics.
-        let mut columns = vec![
-            cast(
-                ident(&entity.key),
-                delta_compatible(df.schema().field(0).data_type()),
-            )
-            .alias(&entity.key),
-        ];
-        for name in &output {
-            let tag = job
-                .tags
-                .iter()
-                .find(|t| &t.name == name)
-                .ok_or_else(|| Error::invalid(format!("tag {name} vanished")))?;
-            columns.push(cast(ident(name), tag.value_type.data_type().clone()).alias(name));
-        }
-        for segment in &segments {
-            columns.push(cast(ident(segment), DataType::Boolean).alias(segment_column(segment)));
-        }
-        columns.push(lit(snapshot_literal(job.as_of)).alias("snapshot_at"));
+        // Sorted by key so a key lookup can skip files by their statistics.
+        let key_type = delta_compatible(df.schema().field(0).data_type());
+        let columns = snapshot_columns(job, key_type, &output, &segments)?;
         let df = df
             .select(columns)?
             .sort(vec![ident(&entity.key).sort(true, true)])?;
@@ -478,4 +460,87 @@ impl Engine {
 /// The `profile_history` column that records membership of a segment.
 pub(in crate::engine) fn segment_column(segment: &str) -> String {
     format!("segment:{segment}")
+}
+
+/// The columns of a snapshot: the key as `key_type`, the `output` tags with their types as
+/// recorded at CREATE, the `segments` as boolean membership columns, then the snapshot time.
+fn snapshot_columns(
+    job: &RefreshJob<'_>,
+    key_type: DataType,
+    output: &[String],
+    segments: &[String],
+) -> Result<Vec<Expr>> {
+    let key = &job.entity.key;
+    let mut columns = vec![cast(ident(key), key_type).alias(key)];
+    for name in output {
+        let tag = job
+            .tags
+            .iter()
+            .find(|t| &t.name == name)
+            .ok_or_else(|| Error::invalid(format!("tag {name} vanished")))?;
+        columns.push(cast(ident(name), tag.value_type.data_type().clone()).alias(name));
+    }
+    for segment in segments {
+        columns.push(cast(ident(segment), DataType::Boolean).alias(segment_column(segment)));
+    }
+    columns.push(lit(snapshot_literal(job.as_of)).alias("snapshot_at"));
+    Ok(columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{DefinitionKind, SourceKind, ValueType};
+    use crate::parser::{TagKind, TagStatus};
+
+    #[test]
+    fn snapshot_columns_are_key_tags_segments_then_time() {
+        let entity = EntityDef {
+            name: "c".into(),
+            key: "id".into(),
+            source_kind: SourceKind::Table,
+            source: "customers".into(),
+            description: None,
+            version: 1,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let tags = [TagDef {
+            entity: "c".into(),
+            name: "orders".into(),
+            kind: TagKind::Attribute,
+            value_type: ValueType::new(DataType::Int64),
+            category: None,
+            description: None,
+            owner: None,
+            sensitive: false,
+            default_value: None,
+            definition_kind: DefinitionKind::Expression,
+            definition: "1".into(),
+            depends_on: Vec::new(),
+            status: TagStatus::Approved,
+            version: 1,
+            position: 0,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }];
+        let job = RefreshJob {
+            entity: &entity,
+            tags: &tags,
+            selected: BTreeSet::new(),
+            kept: Vec::new(),
+            as_of: Utc::now(),
+            from_snapshot: false,
+            segments: Vec::new(),
+        };
+        let columns =
+            snapshot_columns(&job, DataType::Utf8, &["orders".into()], &["vip".into()]).unwrap();
+        let names: Vec<String> = columns
+            .iter()
+            .map(|c| c.schema_name().to_string())
+            .collect();
+        assert_eq!(names, ["id", "orders", "segment:vip", "snapshot_at"]);
+        let e = snapshot_columns(&job, DataType::Utf8, &["gone".into()], &[]).unwrap_err();
+        assert_eq!(e.to_string(), "tag gone vanished");
+    }
 }

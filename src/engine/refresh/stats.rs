@@ -68,6 +68,191 @@ fn short(v: f64) -> String {
     }
 }
 
+/// Whether a tag holds lists: its values are counted element by element.
+fn is_list(t: &TagDef) -> bool {
+    matches!(
+        t.value_type.data_type(),
+        DataType::List(_) | DataType::LargeList(_)
+    )
+}
+
+/// Whether a tag holds numbers: it gets quantiles, and decile bins for PSI.
+fn is_number(t: &TagDef) -> bool {
+    t.value_type.data_type().is_numeric() && !is_list(t)
+}
+
+/// The latest successful snapshot of `entity` before `at`: what drift is measured against.
+fn previous_snapshot(catalog: &Catalog, entity: &str, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    catalog
+        .snapshots
+        .iter()
+        .filter(|s| s.entity == entity && s.status == RunStatus::Ok && s.snapshot_at < at)
+        .map(|s| s.snapshot_at)
+        .max()
+}
+
+/// What one stats pass reads: an entity's `profile_history`, the snapshot at `at` and the
+/// snapshot before it, if any.
+struct Scope {
+    history: String,
+    at: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+}
+
+impl Scope {
+    /// The SQL literal of this snapshot.
+    fn current(&self) -> String {
+        snapshot_sql(self.at)
+    }
+
+    /// A condition on `snapshot_at` for this snapshot and the previous one.
+    fn both(&self) -> String {
+        let cur = self.current();
+        match self.previous {
+            Some(p) => format!("snapshot_at IN ({cur}, {})", snapshot_sql(p)),
+            None => format!("snapshot_at = {cur}"),
+        }
+    }
+}
+
+/// One pass over this snapshot: `n` rows, then `non_null_<i>` and `distinct_<i>` of every tag
+/// (no distinct count for a list). Every column aliased: two list tags would otherwise both be
+/// `CAST(NULL AS Int64)`.
+fn counts_sql(tags: &[&TagDef], scope: &Scope) -> String {
+    let mut columns = vec!["count(*) AS n".to_string()];
+    for (i, t) in tags.iter().enumerate() {
+        let c = quote_ident(&t.name);
+        columns.push(format!("count({c}) AS non_null_{i}"));
+        columns.push(if is_list(t) {
+            format!("CAST(NULL AS BIGINT) AS distinct_{i}")
+        } else {
+            format!("CAST(approx_distinct(CAST({c} AS VARCHAR)) AS BIGINT) AS distinct_{i}")
+        });
+    }
+    format!(
+        "SELECT {} FROM {} WHERE snapshot_at = {}",
+        columns.join(", "),
+        scope.history,
+        scope.current()
+    )
+}
+
+/// The non-null and distinct values of the `i`th tag in the row of [`counts_sql`].
+fn tag_counts(row: &RecordBatch, i: usize) -> (i64, Option<i64>) {
+    let non_null = ints(row, 1 + 2 * i)[0];
+    let distinct = row.column(2 + 2 * i).as_primitive::<Int64Type>();
+    (non_null, (!distinct.is_null(0)).then(|| distinct.value(0)))
+}
+
+/// A value of a tag (an element for a list tag; `None` for NULL) and how often it occurs in
+/// this and in the previous snapshot.
+#[derive(Debug, Clone, PartialEq)]
+struct ValueCount {
+    value: Option<String>,
+    current: i64,
+    previous: i64,
+}
+
+/// Counts per value in this and the previous snapshot, as [`ValueCount`] columns `v, n, m`.
+fn value_counts_sql(t: &TagDef, scope: &Scope) -> String {
+    let (c, history, snapshots, cur) = (
+        quote_ident(&t.name),
+        &scope.history,
+        scope.both(),
+        scope.current(),
+    );
+    let (value, from) = if is_list(t) {
+        (
+            "e".to_string(),
+            format!("(SELECT unnest({c}) AS e, snapshot_at FROM {history} WHERE {snapshots}) AS u"),
+        )
+    } else {
+        (c, format!("{history} WHERE {snapshots}"))
+    };
+    format!(
+        "SELECT CAST({value} AS VARCHAR) AS v, count(*) FILTER (WHERE snapshot_at = {cur}) AS n, \
+                count(*) FILTER (WHERE snapshot_at <> {cur}) AS m \
+         FROM {from} GROUP BY 1 ORDER BY n DESC, v"
+    )
+}
+
+/// The [`TOP`] most frequent values of this snapshot with their counts (`男: 5123, 女: 4877`),
+/// `values` sorted most frequent first.
+fn top_values(values: &[ValueCount]) -> String {
+    let top: Vec<String> = values
+        .iter()
+        .filter(|v| v.current > 0)
+        .take(TOP)
+        .map(|v| format!("{}: {}", v.value.as_deref().unwrap_or("NULL"), v.current))
+        .collect();
+    top.join(", ")
+}
+
+/// PSI over the values as bins.
+fn categorical_psi(values: &[ValueCount]) -> Option<f64> {
+    let n: Vec<i64> = values.iter().map(|v| v.current).collect();
+    let m: Vec<i64> = values.iter().map(|v| v.previous).collect();
+    psi(&n, &m)
+}
+
+/// Min, quartiles and max of the number `x` in this snapshot.
+fn quantiles_sql(x: &str, scope: &Scope) -> String {
+    format!(
+        "SELECT min({x}), approx_percentile_cont({x}, 0.25), approx_percentile_cont({x}, 0.5), \
+                approx_percentile_cont({x}, 0.75), max({x}) \
+         FROM {} WHERE snapshot_at = {}",
+        scope.history,
+        scope.current()
+    )
+}
+
+/// `min 1, p25 2.5, median 3, p75 4, max 9` from the row of [`quantiles_sql`].
+fn quantiles_text(row: &RecordBatch) -> String {
+    let q: Vec<String> = (0..5)
+        .map(|i| floats(row, i).map(short).unwrap_or_else(|| "NULL".into()))
+        .collect();
+    format!(
+        "min {}, p25 {}, median {}, p75 {}, max {}",
+        q[0], q[1], q[2], q[3], q[4]
+    )
+}
+
+/// What a tag's values look like beyond their counts: the columns of [`TagStats`] that take
+/// more than the one counting pass.
+#[derive(Debug, Default)]
+struct Summary {
+    top_values: Option<String>,
+    quantiles: Option<String>,
+    psi: Option<f64>,
+}
+
+/// The stats row of `tag`: `rows` in the snapshot, `non_null` and `distinct` of the tag.
+fn tag_stats(
+    entity: &str,
+    tag: &TagDef,
+    at: DateTime<Utc>,
+    (rows, non_null, distinct): (i64, i64, Option<i64>),
+    summary: Summary,
+) -> TagStats {
+    TagStats {
+        entity: entity.to_string(),
+        tag: tag.name.clone(),
+        snapshot_at: at,
+        rows,
+        non_null,
+        nulls: rows - non_null,
+        coverage: if rows > 0 {
+            non_null as f64 / rows as f64
+        } else {
+            0.0
+        },
+        distinct,
+        top_values: summary.top_values,
+        quantiles: summary.quantiles,
+        psi: summary.psi,
+    }
+}
+
 impl Engine {
     /// Computes and saves the stats of `tags` in the snapshot at `at`.
     pub(in crate::engine) async fn write_tag_stats(
@@ -90,139 +275,89 @@ impl Engine {
         if defs.is_empty() {
             return Ok(());
         }
-        let previous = catalog
-            .snapshots
-            .iter()
-            .filter(|s| s.entity == entity.name && s.status == RunStatus::Ok && s.snapshot_at < at)
-            .map(|s| s.snapshot_at)
-            .max();
-        let cur = snapshot_sql(at);
-        let snapshots = match previous {
-            Some(p) => format!("snapshot_at IN ({cur}, {})", snapshot_sql(p)),
-            None => format!("snapshot_at = {cur}"),
+        let scope = Scope {
+            history,
+            at,
+            previous: previous_snapshot(catalog, &entity.name, at),
         };
-        let is_list = |t: &TagDef| {
-            matches!(
-                t.value_type.data_type(),
-                DataType::List(_) | DataType::LargeList(_)
-            )
-        };
-        let is_number = |t: &TagDef| t.value_type.data_type().is_numeric();
-
-        // One pass: rows, non-null and distinct values of every tag.
-        // Every column aliased: two list tags would otherwise both be `CAST(NULL AS Int64)`.
-        let mut columns = vec!["count(*) AS n".to_string()];
-        for (i, t) in defs.iter().enumerate() {
-            let c = quote_ident(&t.name);
-            columns.push(format!("count({c}) AS non_null_{i}"));
-            columns.push(if is_list(t) {
-                format!("CAST(NULL AS BIGINT) AS distinct_{i}")
-            } else {
-                format!("CAST(approx_distinct(CAST({c} AS VARCHAR)) AS BIGINT) AS distinct_{i}")
-            });
-        }
-        let sql = format!(
-            "SELECT {} FROM {history} WHERE snapshot_at = {cur}",
-            columns.join(", ")
-        );
-        let batches = self.ctx.sql(&sql).await?.collect().await?;
+        let batches = self
+            .ctx
+            .sql(&counts_sql(&defs, &scope))
+            .await?
+            .collect()
+            .await?;
         let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
             return Ok(());
         };
         let rows = ints(first, 0)[0];
         let mut stats = Vec::new();
         for (i, t) in defs.iter().enumerate() {
-            let non_null = ints(first, 1 + 2 * i)[0];
-            let distinct_col = first.column(2 + 2 * i).as_primitive::<Int64Type>();
-            let distinct = (!distinct_col.is_null(0)).then(|| distinct_col.value(0));
-            let c = quote_ident(&t.name);
-            let numeric = is_number(t) && !is_list(t);
-            let categorical = !is_list(t) && distinct.is_some_and(|d| d <= CATEGORICAL_MAX);
-            let mut top_values = None;
-            let mut quantiles = None;
-            let mut drift = None;
-
-            if is_list(t) || distinct.is_some_and(|d| d <= TOP_VALUES_MAX_DISTINCT) {
-                // Value counts in this and the previous snapshot (elements for lists).
-                let (value, from) = if is_list(t) {
-                    (
-                        "e".to_string(),
-                        format!(
-                            "(SELECT unnest({c}) AS e, snapshot_at FROM {history} WHERE {snapshots}) AS u"
-                        ),
-                    )
-                } else {
-                    (c.clone(), format!("{history} WHERE {snapshots}"))
-                };
-                let sql = format!(
-                    "SELECT CAST({value} AS VARCHAR) AS v, count(*) FILTER (WHERE snapshot_at = {cur}) AS n, \
-                            count(*) FILTER (WHERE snapshot_at <> {cur}) AS m \
-                     FROM {from} GROUP BY 1 ORDER BY n DESC, v"
-                );
-                let mut values: Vec<(Option<String>, i64, i64)> = Vec::new();
-                for b in self.ctx.sql(&sql).await?.collect().await? {
-                    let v = b.column(0).as_string::<i32>();
-                    let (n, m) = (ints(&b, 1), ints(&b, 2));
-                    for r in 0..b.num_rows() {
-                        values.push(((!v.is_null(r)).then(|| v.value(r).to_string()), n[r], m[r]));
-                    }
-                }
-                values.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                if !t.sensitive {
-                    let top: Vec<String> = values
-                        .iter()
-                        .filter(|(_, n, _)| *n > 0)
-                        .take(TOP)
-                        .map(|(v, n, _)| format!("{}: {n}", v.as_deref().unwrap_or("NULL")))
-                        .collect();
-                    top_values = Some(top.join(", "));
-                }
-                if categorical && previous.is_some() {
-                    let n: Vec<i64> = values.iter().map(|v| v.1).collect();
-                    let m: Vec<i64> = values.iter().map(|v| v.2).collect();
-                    drift = psi(&n, &m);
-                }
-            }
-            if numeric {
-                let x = format!("CAST({c} AS DOUBLE)");
-                let sql = format!(
-                    "SELECT min({x}), approx_percentile_cont({x}, 0.25), approx_percentile_cont({x}, 0.5), \
-                            approx_percentile_cont({x}, 0.75), max({x}) \
-                     FROM {history} WHERE snapshot_at = {cur}"
-                );
-                let b = self.ctx.sql(&sql).await?.collect().await?;
-                if let Some(b) = b.iter().find(|b| b.num_rows() > 0) {
-                    let q: Vec<String> = (0..5)
-                        .map(|i| floats(b, i).map(short).unwrap_or_else(|| "NULL".into()))
-                        .collect();
-                    quantiles = Some(format!(
-                        "min {}, p25 {}, median {}, p75 {}, max {}",
-                        q[0], q[1], q[2], q[3], q[4]
-                    ));
-                }
-                if !categorical && let Some(p) = previous {
-                    drift = self.numeric_psi(&history, &x, at, p).await?;
-                }
-            }
-            stats.push(TagStats {
-                entity: entity.name.clone(),
-                tag: t.name.clone(),
-                snapshot_at: at,
-                rows,
-                non_null,
-                nulls: rows - non_null,
-                coverage: if rows > 0 {
-                    non_null as f64 / rows as f64
-                } else {
-                    0.0
-                },
-                distinct,
-                top_values,
-                quantiles,
-                psi: drift,
-            });
+            let (non_null, distinct) = tag_counts(first, i);
+            let summary = self.summarise(t, distinct, &scope).await?;
+            stats.push(tag_stats(
+                &entity.name,
+                t,
+                at,
+                (rows, non_null, distinct),
+                summary,
+            ));
         }
         store::save_tag_stats(&self.warehouse, &entity.name, at, &stats).await
+    }
+
+    /// Top values (not of sensitive tags), quantiles of numbers and drift of one tag with
+    /// `distinct` values in this snapshot.
+    async fn summarise(&self, t: &TagDef, distinct: Option<i64>, scope: &Scope) -> Result<Summary> {
+        let categorical = !is_list(t) && distinct.is_some_and(|d| d <= CATEGORICAL_MAX);
+        let mut summary = Summary::default();
+        if is_list(t) || distinct.is_some_and(|d| d <= TOP_VALUES_MAX_DISTINCT) {
+            let values = self.value_counts(t, scope).await?;
+            if !t.sensitive {
+                summary.top_values = Some(top_values(&values));
+            }
+            if categorical && scope.previous.is_some() {
+                summary.psi = categorical_psi(&values);
+            }
+        }
+        if is_number(t) {
+            let x = format!("CAST({} AS DOUBLE)", quote_ident(&t.name));
+            let b = self
+                .ctx
+                .sql(&quantiles_sql(&x, scope))
+                .await?
+                .collect()
+                .await?;
+            summary.quantiles = b.iter().find(|b| b.num_rows() > 0).map(quantiles_text);
+            if !categorical && let Some(p) = scope.previous {
+                summary.psi = self.numeric_psi(&scope.history, &x, scope.at, p).await?;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Counts per value of `t` in this and the previous snapshot (elements for lists), most
+    /// frequent in this snapshot first, then by value.
+    async fn value_counts(&self, t: &TagDef, scope: &Scope) -> Result<Vec<ValueCount>> {
+        let mut values = Vec::new();
+        for b in self
+            .ctx
+            .sql(&value_counts_sql(t, scope))
+            .await?
+            .collect()
+            .await?
+        {
+            let v = b.column(0).as_string::<i32>();
+            let (n, m) = (ints(&b, 1), ints(&b, 2));
+            for r in 0..b.num_rows() {
+                values.push(ValueCount {
+                    value: (!v.is_null(r)).then(|| v.value(r).to_string()),
+                    current: n[r],
+                    previous: m[r],
+                });
+            }
+        }
+        values.sort_by(|a, b| b.current.cmp(&a.current).then(a.value.cmp(&b.value)));
+        Ok(values)
     }
 
     /// PSI of a number over ten bins cut at the previous snapshot's deciles (plus NULL).
@@ -272,7 +407,189 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::psi;
+    use super::*;
+    use crate::catalog::{DefinitionKind, SnapshotRecord, ValueType};
+    use crate::parser::{TagKind, TagStatus};
+    use chrono::TimeZone;
+    use datafusion::arrow::datatypes::Field;
+    use std::sync::Arc;
+
+    fn tag(name: &str, data_type: DataType) -> TagDef {
+        TagDef {
+            entity: "c".into(),
+            name: name.into(),
+            kind: TagKind::Attribute,
+            value_type: ValueType::new(data_type),
+            category: None,
+            description: None,
+            owner: None,
+            sensitive: false,
+            default_value: None,
+            definition_kind: DefinitionKind::Expression,
+            definition: "1".into(),
+            depends_on: Vec::new(),
+            status: TagStatus::Approved,
+            version: 1,
+            position: 0,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 1, day, 0, 0, 0).unwrap()
+    }
+
+    fn scope(previous: Option<DateTime<Utc>>) -> Scope {
+        Scope {
+            history: "\"c\".profile_history".into(),
+            at: at(2),
+            previous,
+        }
+    }
+
+    fn count(value: Option<&str>, current: i64, previous: i64) -> ValueCount {
+        ValueCount {
+            value: value.map(str::to_string),
+            current,
+            previous,
+        }
+    }
+
+    #[test]
+    fn lists_are_not_numbers() {
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Int64, true)));
+        assert!(is_list(&tag("l", list.clone())));
+        assert!(!is_number(&tag("l", list)));
+        assert!(is_number(&tag("n", DataType::Float64)));
+        assert!(!is_list(&tag("s", DataType::Utf8)));
+    }
+
+    #[test]
+    fn the_previous_snapshot_is_the_latest_successful_one_before() {
+        let record = |entity: &str, day: u32, status: RunStatus| SnapshotRecord {
+            entity: entity.into(),
+            snapshot_at: at(day),
+            operation: "refresh".into(),
+            started: at(day),
+            finished: at(day),
+            rows: 0,
+            tags: 0,
+            status,
+            message: None,
+        };
+        let catalog = Catalog {
+            snapshots: vec![
+                record("c", 1, RunStatus::Ok),
+                record("c", 2, RunStatus::Failed),
+                record("c", 3, RunStatus::Ok),
+                record("c", 4, RunStatus::Ok),
+                record("d", 3, RunStatus::Ok),
+            ],
+            ..Catalog::default()
+        };
+        assert_eq!(previous_snapshot(&catalog, "c", at(4)), Some(at(3)));
+        assert_eq!(previous_snapshot(&catalog, "c", at(3)), Some(at(1)));
+        assert_eq!(previous_snapshot(&catalog, "c", at(1)), None);
+    }
+
+    #[test]
+    fn scope_reads_one_or_two_snapshots() {
+        assert_eq!(
+            scope(None).both(),
+            "snapshot_at = TIMESTAMP '2024-01-02 00:00:00.000000'"
+        );
+        assert_eq!(
+            scope(Some(at(1))).both(),
+            "snapshot_at IN (TIMESTAMP '2024-01-02 00:00:00.000000', \
+             TIMESTAMP '2024-01-01 00:00:00.000000')"
+        );
+    }
+
+    #[test]
+    fn counts_alias_every_column_and_skip_distinct_of_lists() {
+        let list = tag(
+            "l",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        );
+        let number = tag("n", DataType::Int64);
+        let sql = counts_sql(&[&list, &number], &scope(None));
+        assert_eq!(
+            sql,
+            "SELECT count(*) AS n, count(\"l\") AS non_null_0, CAST(NULL AS BIGINT) AS distinct_0, \
+             count(\"n\") AS non_null_1, \
+             CAST(approx_distinct(CAST(\"n\" AS VARCHAR)) AS BIGINT) AS distinct_1 \
+             FROM \"c\".profile_history WHERE snapshot_at = TIMESTAMP '2024-01-02 00:00:00.000000'"
+        );
+    }
+
+    #[test]
+    fn value_counts_unnest_lists() {
+        let list = tag(
+            "l",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        );
+        let sql = value_counts_sql(&list, &scope(Some(at(1))));
+        assert!(sql.starts_with("SELECT CAST(e AS VARCHAR) AS v"), "{sql}");
+        assert!(
+            sql.contains("FROM (SELECT unnest(\"l\") AS e, snapshot_at"),
+            "{sql}"
+        );
+        let sql = value_counts_sql(&tag("s", DataType::Utf8), &scope(None));
+        assert!(
+            sql.starts_with("SELECT CAST(\"s\" AS VARCHAR) AS v"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("FROM \"c\".profile_history WHERE snapshot_at = "),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn top_values_are_the_first_present_ones() {
+        let values = vec![
+            count(Some("a"), 6, 1),
+            count(None, 5, 0),
+            count(Some("b"), 4, 0),
+            count(Some("c"), 3, 0),
+            count(Some("d"), 2, 0),
+            count(Some("e"), 1, 0),
+        ];
+        assert_eq!(top_values(&values), "a: 6, NULL: 5, b: 4, c: 3, d: 2");
+        assert_eq!(top_values(&[count(Some("gone"), 0, 7)]), "");
+    }
+
+    #[test]
+    fn categorical_psi_bins_by_value() {
+        let values = vec![count(Some("a"), 90, 50), count(Some("b"), 10, 50)];
+        assert_eq!(categorical_psi(&values), psi(&[90, 10], &[50, 50]));
+        assert_eq!(categorical_psi(&[count(Some("a"), 3, 0)]), None);
+    }
+
+    #[test]
+    fn quantiles_read_as_short_numbers() {
+        use datafusion::arrow::array::{ArrayRef, Float64Array};
+        let columns: Vec<ArrayRef> = [Some(1.0), Some(2.5), Some(3.0), None, Some(1e-5)]
+            .into_iter()
+            .map(|v| Arc::new(Float64Array::from(vec![v])) as ArrayRef)
+            .collect();
+        let row =
+            RecordBatch::try_from_iter(["a", "b", "c", "d", "e"].into_iter().zip(columns)).unwrap();
+        assert_eq!(
+            quantiles_text(&row),
+            "min 1, p25 2.5, median 3, p75 NULL, max 0"
+        );
+    }
+
+    #[test]
+    fn stats_rows_have_coverage() {
+        let t = tag("n", DataType::Int64);
+        let s = tag_stats("c", &t, at(2), (4, 3, Some(2)), Summary::default());
+        assert_eq!((s.nulls, s.coverage, s.distinct), (1, 0.75, Some(2)));
+        let s = tag_stats("c", &t, at(2), (0, 0, None), Summary::default());
+        assert_eq!(s.coverage, 0.0);
+    }
 
     #[test]
     fn psi_of_identical_and_shifted_distributions() {

@@ -10,11 +10,11 @@ pub(in crate::engine) mod table_functions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::SchemaProvider;
 
-use crate::catalog::{Catalog, EntityDef, SegmentDef, store};
+use crate::catalog::{Catalog, EntityDef, SegmentDef, TagDef, store};
 use crate::compiler;
 use crate::engine::ddl::referenced_columns;
 use crate::engine::output::{Cell, table};
@@ -97,6 +97,152 @@ fn segment_sql(catalog: &Catalog, segment: &SegmentDef, profile_columns: &[Strin
     )
 }
 
+/// The checks on a new segment's name: not taken (unless replacing), not the name of a tag,
+/// the key or a table of the entity, usable as a column.
+fn check_new_segment_name(
+    c: &CreateSegment,
+    entity: &EntityDef,
+    tags: &[TagDef],
+    exists: bool,
+) -> Result<()> {
+    if exists && !c.or_replace {
+        return Err(Error::invalid(format!(
+            "segment {} already exists; use CREATE OR REPLACE SEGMENT to change it",
+            c.name
+        )));
+    }
+    let name = &c.name.name;
+    if TAKEN.contains(&name.as_str())
+        || name.eq_ignore_ascii_case(&entity.key)
+        || tags.iter().any(|t| t.name.eq_ignore_ascii_case(name))
+    {
+        return Err(Error::invalid(format!(
+            "'{name}' cannot name a segment of {}: a tag, the key or a table of the entity has that name",
+            entity.name
+        )));
+    }
+    if !crate::parser::usable_as_column(name) {
+        return Err(crate::engine::ddl::keyword_name(
+            "segment",
+            name,
+            &entity.name,
+        ));
+    }
+    Ok(())
+}
+
+/// The row a segment's condition is planned over: the key, the tags, and the `others`
+/// segments as booleans.
+fn condition_schema(
+    entity: &EntityDef,
+    key_type: DataType,
+    tags: &[TagDef],
+    others: &[&SegmentDef],
+) -> Schema {
+    let mut fields = vec![Field::new(&entity.key, key_type, true)];
+    for t in tags {
+        fields.push(Field::new(&t.name, t.value_type.data_type().clone(), true));
+    }
+    for s in others {
+        fields.push(Field::new(&s.name, DataType::Boolean, true));
+    }
+    Schema::new(fields)
+}
+
+/// The tags and the segments a condition reads (its plan reads the columns `read`), in
+/// catalog order; the segment itself last when it reads itself and `exists` (a replaced
+/// definition).
+fn condition_reads(
+    read: &BTreeSet<String>,
+    tags: &[TagDef],
+    others: &[&SegmentDef],
+    name: &str,
+    exists: bool,
+) -> (Vec<String>, Vec<String>) {
+    let used_tags: Vec<String> = tags
+        .iter()
+        .filter(|t| read.contains(&t.name))
+        .map(|t| t.name.clone())
+        .collect();
+    let mut used_segments: Vec<String> = others
+        .iter()
+        .filter(|s| read.contains(&s.name))
+        .map(|s| s.name.clone())
+        .collect();
+    if read.contains(name) && exists {
+        used_segments.push(name.to_string());
+    }
+    (used_tags, used_segments)
+}
+
+/// Offline tags may not be used by new definitions.
+fn check_tags_online(tags: &[TagDef], used: &[String]) -> Result<()> {
+    match tags
+        .iter()
+        .find(|t| used.contains(&t.name) && !t.is_active())
+    {
+        Some(t) => Err(Error::invalid(format!(
+            "tag {} is offline (下架) and cannot be used by new definitions; bring it back with \
+             ALTER TAG {} SET STATUS approved",
+            t.qualified(),
+            t.qualified()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Segment `name` reading `segments` must not close a cycle among the entity's segments.
+fn check_no_segment_cycle(
+    catalog: &Catalog,
+    entity: &str,
+    name: &str,
+    segments: &[String],
+) -> Result<()> {
+    let mut graph: BTreeMap<String, Vec<String>> = catalog
+        .segments_of(entity)
+        .iter()
+        .map(|s| (s.name.clone(), s.segments.clone()))
+        .collect();
+    graph.insert(name.to_string(), segments.to_vec());
+    let Some(cycle) = compiler::find_cycle(&graph) else {
+        return Ok(());
+    };
+    let path: Vec<String> = cycle.iter().map(|s| format!("{entity}.{s}")).collect();
+    Err(Error::invalid(format!(
+        "segments depend on each other in a cycle: {}; change one definition so it does not read the other",
+        path.join(" -> ")
+    )))
+}
+
+/// The definition a CREATE SEGMENT describes, without the tags and segments it reads. A
+/// replaced segment keeps its position and creation time and goes up one version; a new one
+/// goes after the entity's other segments.
+fn draft_segment(
+    c: &CreateSegment,
+    catalog: &Catalog,
+    existing: Option<&SegmentDef>,
+    now: DateTime<Utc>,
+) -> SegmentDef {
+    let position = catalog
+        .segments_of(&c.name.entity)
+        .iter()
+        .map(|s| s.position + 1)
+        .max()
+        .unwrap_or(0);
+    SegmentDef {
+        entity: c.name.entity.clone(),
+        name: c.name.name.clone(),
+        description: c.description.clone(),
+        definition: c.definition.clone(),
+        tags: Vec::new(),
+        segments: Vec::new(),
+        version: existing.map(|s| s.version + 1).unwrap_or(1),
+        position: existing.map(|s| s.position).unwrap_or(position),
+        created_at: existing.map(|s| s.created_at).unwrap_or(now),
+        updated_at: now,
+    }
+}
+
 /// The name of the membership column of the `n`th segment in [`Engine::membership_sql`].
 pub(in crate::engine) fn member_column(n: usize) -> String {
     format!("__tf_m{n}")
@@ -108,31 +254,8 @@ impl Engine {
         let mut catalog = self.catalog_to_change();
         let entity = catalog.entity(&c.name.entity)?.clone();
         let existing = catalog.find_segment(&c.name).cloned();
-        if existing.is_some() && !c.or_replace {
-            return Err(Error::invalid(format!(
-                "segment {} already exists; use CREATE OR REPLACE SEGMENT to change it",
-                c.name
-            )));
-        }
-        let name = &c.name.name;
         let tags = catalog.tags_of(&entity.name);
-        if TAKEN.contains(&name.as_str())
-            || name.eq_ignore_ascii_case(&entity.key)
-            || tags.iter().any(|t| t.name.eq_ignore_ascii_case(name))
-        {
-            return Err(Error::invalid(format!(
-                "'{name}' cannot name a segment of {}: a tag, the key or a table of the entity has that name",
-                entity.name
-            )));
-        }
-
-        if !crate::parser::usable_as_column(name) {
-            return Err(crate::engine::ddl::keyword_name(
-                "segment",
-                name,
-                &entity.name,
-            ));
-        }
+        check_new_segment_name(c, &entity, tags, existing.is_some())?;
         // Plan the condition over an empty relation shaped like the profile plus the other
         // segments as booleans: unknown names, types and dependencies without reading data.
         let source = self.source_schema(&entity.source()).await?;
@@ -143,18 +266,36 @@ impl Engine {
         let others: Vec<&SegmentDef> = catalog
             .segments_of(&entity.name)
             .iter()
-            .filter(|s| &s.name != name)
+            .filter(|s| s.name != c.name.name)
             .collect();
-        let mut fields = vec![Field::new(&entity.key, key_type, true)];
-        for t in tags {
-            fields.push(Field::new(&t.name, t.value_type.data_type().clone(), true));
+        let schema = condition_schema(&entity, key_type, tags, &others);
+        let read = self.check_condition(c, schema).await?;
+        let (used_tags, used_segments) =
+            condition_reads(&read, tags, &others, &c.name.name, existing.is_some());
+        check_tags_online(tags, &used_tags)?;
+        check_no_segment_cycle(&catalog, &entity.name, &c.name.name, &used_segments)?;
+
+        let def = SegmentDef {
+            tags: used_tags,
+            segments: used_segments,
+            ..draft_segment(c, &catalog, existing.as_ref(), Utc::now())
+        };
+        let list = catalog.segments.entry(entity.name.clone()).or_default();
+        match list.iter_mut().find(|s| s.name == def.name) {
+            Some(slot) => *slot = def,
+            None => list.push(def),
         }
-        for s in &others {
-            fields.push(Field::new(&s.name, DataType::Boolean, true));
-        }
-        let candidates: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
+        store::save_segments(&self.warehouse, &catalog).await?;
+        self.commit_catalog(catalog, Some(&entity.name)).await?;
+        Ok(Output::empty())
+    }
+
+    /// Plans a segment's condition over an empty relation of `schema`: it must be a boolean.
+    /// Returns the columns it reads.
+    async fn check_condition(&self, c: &CreateSegment, schema: Schema) -> Result<BTreeSet<String>> {
+        let candidates: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let mut scratch = Scratch::new(&self.ctx);
-        let relation = scratch.register(Arc::new(Schema::new(fields)), Vec::new())?;
+        let relation = scratch.register(Arc::new(schema), Vec::new())?;
         let sql = format!(
             "SELECT ({}) AS v FROM {}",
             c.definition,
@@ -170,75 +311,7 @@ impl Engine {
                 c.name
             )));
         }
-        let read = referenced_columns(&plan);
-        let used_tags: Vec<String> = tags
-            .iter()
-            .filter(|t| read.contains(&t.name))
-            .map(|t| t.name.clone())
-            .collect();
-        let mut used_segments: Vec<String> = others
-            .iter()
-            .filter(|s| read.contains(&s.name))
-            .map(|s| s.name.clone())
-            .collect();
-        if read.contains(name) && existing.is_some() {
-            used_segments.push(name.clone());
-        }
-        if let Some(t) = tags
-            .iter()
-            .find(|t| used_tags.contains(&t.name) && !t.is_active())
-        {
-            return Err(Error::invalid(format!(
-                "tag {} is offline (下架) and cannot be used by new definitions; bring it back with \
-                 ALTER TAG {} SET STATUS approved",
-                t.qualified(),
-                t.qualified()
-            )));
-        }
-        let mut graph: BTreeMap<String, Vec<String>> = catalog
-            .segments_of(&entity.name)
-            .iter()
-            .map(|s| (s.name.clone(), s.segments.clone()))
-            .collect();
-        graph.insert(name.clone(), used_segments.clone());
-        if let Some(cycle) = compiler::find_cycle(&graph) {
-            let path: Vec<String> = cycle
-                .iter()
-                .map(|s| format!("{}.{s}", entity.name))
-                .collect();
-            return Err(Error::invalid(format!(
-                "segments depend on each other in a cycle: {}; change one definition so it does not read the other",
-                path.join(" -> ")
-            )));
-        }
-
-        let now = Utc::now();
-        let position = catalog
-            .segments_of(&entity.name)
-            .iter()
-            .map(|s| s.position + 1)
-            .max()
-            .unwrap_or(0);
-        let def = SegmentDef {
-            entity: entity.name.clone(),
-            name: name.clone(),
-            description: c.description.clone(),
-            definition: c.definition.clone(),
-            tags: used_tags,
-            segments: used_segments,
-            version: existing.as_ref().map(|s| s.version + 1).unwrap_or(1),
-            position: existing.as_ref().map(|s| s.position).unwrap_or(position),
-            created_at: existing.as_ref().map(|s| s.created_at).unwrap_or(now),
-            updated_at: now,
-        };
-        let list = catalog.segments.entry(entity.name.clone()).or_default();
-        match list.iter_mut().find(|s| s.name == def.name) {
-            Some(slot) => *slot = def,
-            None => list.push(def),
-        }
-        store::save_segments(&self.warehouse, &catalog).await?;
-        self.commit_catalog(catalog, Some(&entity.name)).await?;
-        Ok(Output::empty())
+        Ok(referenced_columns(&plan))
     }
 
     pub(in crate::engine) async fn drop_segment(
@@ -485,5 +558,154 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{DefinitionKind, SourceKind, ValueType};
+    use crate::parser::{TagKind, TagStatus};
+
+    fn entity() -> EntityDef {
+        EntityDef {
+            name: "c".into(),
+            key: "id".into(),
+            source_kind: SourceKind::Table,
+            source: "customers".into(),
+            description: None,
+            version: 1,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn tag(name: &str, status: TagStatus) -> TagDef {
+        TagDef {
+            entity: "c".into(),
+            name: name.into(),
+            kind: TagKind::Attribute,
+            value_type: ValueType::new(DataType::Int64),
+            category: None,
+            description: None,
+            owner: None,
+            sensitive: false,
+            default_value: None,
+            definition_kind: DefinitionKind::Expression,
+            definition: "1".into(),
+            depends_on: Vec::new(),
+            status,
+            version: 1,
+            position: 0,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn create(name: &str) -> CreateSegment {
+        CreateSegment {
+            or_replace: false,
+            name: QualifiedName {
+                entity: "c".into(),
+                name: name.into(),
+            },
+            description: None,
+            definition: "orders > 0".into(),
+        }
+    }
+
+    fn segment(name: &str, segments: &[&str], position: i64) -> SegmentDef {
+        SegmentDef {
+            segments: segments.iter().map(|s| s.to_string()).collect(),
+            position,
+            ..draft_segment(&create(name), &Catalog::default(), None, Utc::now())
+        }
+    }
+
+    fn catalog(segments: Vec<SegmentDef>) -> Catalog {
+        let mut catalog = Catalog::default();
+        catalog.segments.insert("c".into(), segments);
+        catalog
+    }
+
+    fn message(r: Result<()>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn new_segment_names_are_checked() {
+        let tags = [tag("orders", TagStatus::Approved)];
+        let e = entity();
+        assert!(check_new_segment_name(&create("vip"), &e, &tags, false).is_ok());
+        assert!(
+            message(check_new_segment_name(&create("vip"), &e, &tags, true))
+                .contains("already exists")
+        );
+        for taken in ["profile", "ID", "Orders"] {
+            let m = message(check_new_segment_name(&create(taken), &e, &tags, false));
+            assert!(m.contains("cannot name a segment of c"), "{m}");
+        }
+        let m = message(check_new_segment_name(&create("select"), &e, &tags, false));
+        assert!(m.contains("SQL keyword"), "{m}");
+    }
+
+    #[test]
+    fn conditions_see_the_key_tags_and_other_segments() {
+        let tags = [tag("orders", TagStatus::Approved)];
+        let vip = segment("vip", &[], 0);
+        let schema = condition_schema(&entity(), DataType::Int64, &tags, &[&vip]);
+        let fields: Vec<(&str, &DataType)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), f.data_type()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("id", &DataType::Int64),
+                ("orders", &DataType::Int64),
+                ("vip", &DataType::Boolean)
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_split_into_tags_and_segments() {
+        let tags = [tag("a", TagStatus::Approved), tag("b", TagStatus::Approved)];
+        let vip = segment("vip", &[], 0);
+        let read: BTreeSet<String> = ["b", "vip", "me", "id"].map(String::from).into();
+        let (t, s) = condition_reads(&read, &tags, &[&vip], "me", false);
+        assert_eq!((t, s), (vec!["b".to_string()], vec!["vip".to_string()]));
+        let (_, s) = condition_reads(&read, &tags, &[&vip], "me", true);
+        assert_eq!(s, ["vip", "me"]);
+    }
+
+    #[test]
+    fn offline_tags_cannot_be_read() {
+        let tags = [tag("a", TagStatus::Approved), tag("b", TagStatus::Offline)];
+        assert!(check_tags_online(&tags, &["a".into()]).is_ok());
+        assert!(message(check_tags_online(&tags, &["b".into()])).starts_with("tag c.b is offline"));
+    }
+
+    #[test]
+    fn segment_cycles_are_refused() {
+        let catalog = catalog(vec![segment("a", &[], 0), segment("b", &["a"], 1)]);
+        assert!(check_no_segment_cycle(&catalog, "c", "x", &["b".into()]).is_ok());
+        let m = message(check_no_segment_cycle(&catalog, "c", "a", &["b".into()]));
+        assert!(
+            m.starts_with("segments depend on each other in a cycle: c."),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn drafts_go_last_or_keep_their_place() {
+        let catalog = catalog(vec![segment("a", &[], 0), segment("b", &[], 4)]);
+        let new = draft_segment(&create("x"), &catalog, None, Utc::now());
+        assert_eq!((new.version, new.position), (1, 5));
+        let old = segment("a", &[], 0);
+        let replaced = draft_segment(&create("a"), &catalog, Some(&old), Utc::now());
+        assert_eq!((replaced.version, replaced.position), (2, 0));
+        assert_eq!(replaced.created_at, old.created_at);
     }
 }

@@ -5,13 +5,14 @@
 
 use std::sync::{Arc, LazyLock};
 
+use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::{ident, lit};
 
-use crate::catalog::TagDef;
+use crate::catalog::{EntityDef, TagDef};
 use crate::engine::registry::snapshot_literal;
 use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
@@ -54,6 +55,51 @@ fn persona_order(tags: &[TagDef]) -> Vec<&TagDef> {
     tags
 }
 
+/// A key as the messages and the audit show it: text quoted, numbers as they are.
+fn shown_key(key: &ScalarValue) -> String {
+    match key {
+        ScalarValue::Utf8(Some(s)) => format!("'{s}'"),
+        other => other.to_string(),
+    }
+}
+
+/// The persona rows of one profile row (`row`, its first row): the active tags it has, in
+/// [`persona_order`], with their values as text and `at` the snapshot time.
+fn persona_batch(tags: &[TagDef], row: &RecordBatch, at: DateTime<Utc>) -> Result<RecordBatch> {
+    let options = FormatOptions::default().with_null("");
+    let mut categories = Vec::new();
+    let mut names = Vec::new();
+    let mut values = Vec::new();
+    let mut descriptions = Vec::new();
+    for tag in persona_order(tags) {
+        let Some(column) = row.column_by_name(&tag.name) else {
+            continue;
+        };
+        let value = if column.is_null(0) {
+            None
+        } else {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            Some(formatter.value(0).to_string())
+        };
+        categories.push(tag.category.clone());
+        names.push(tag.name.clone());
+        values.push(value);
+        descriptions.push(tag.description.clone());
+    }
+    let n = names.len();
+    let at = at.timestamp_micros();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(categories)),
+        Arc::new(StringArray::from(names)),
+        Arc::new(StringArray::from(values)),
+        Arc::new(StringArray::from(descriptions)),
+        Arc::new(TimestampMicrosecondArray::from(vec![at; n]).with_timezone("UTC")),
+    ];
+    Ok(RecordBatch::try_new(PERSONA_SCHEMA.clone(), columns)
+        .map_err(datafusion::error::DataFusionError::from)?)
+}
+
 impl Engine {
     /// `PERSONA entity key` / `persona('entity', key)`. The lookup is audited.
     pub async fn persona(&self, entity: &str, key: ScalarValue) -> Result<Output> {
@@ -65,25 +111,11 @@ impl Engine {
                 "entity {entity} has no snapshot yet; run REFRESH ENTITY {entity} first"
             )));
         };
-        let history = self
-            .ctx
-            .table(format!("{}.profile_history", quote_ident(entity)).as_str())
+        let rows = self
+            .profile_row(&def, snapshot.snapshot_at, key.clone())
             .await?;
-        let row = history
-            .filter(
-                ident("snapshot_at")
-                    .eq(lit(snapshot_literal(snapshot.snapshot_at)))
-                    .and(ident(&def.key).eq(lit(key.clone()))),
-            )?
-            .limit(0, Some(2))?
-            .collect()
-            .await?;
-        let row: Vec<&RecordBatch> = row.iter().filter(|b| b.num_rows() > 0).collect();
-        let shown = match &key {
-            ScalarValue::Utf8(Some(s)) => format!("'{s}'"),
-            other => other.to_string(),
-        };
-        let Some(batch) = row.first() else {
+        let shown = shown_key(&key);
+        let Some(row) = rows.iter().find(|b| b.num_rows() > 0) else {
             return Err(Error::invalid(format!(
                 "no {entity} with {} = {shown} in the snapshot of {}; check the key \
                  (SELECT {} FROM {entity}.profile LIMIT 10 lists some)",
@@ -102,39 +134,103 @@ impl Engine {
                 .map(|t| t.name.as_str()),
             "persona",
         );
-
-        let options = FormatOptions::default().with_null("");
-        let mut categories = Vec::new();
-        let mut names = Vec::new();
-        let mut values = Vec::new();
-        let mut descriptions = Vec::new();
-        for tag in persona_order(catalog.tags_of(entity)) {
-            let Some(column) = batch.column_by_name(&tag.name) else {
-                continue;
-            };
-            let value = if column.is_null(0) {
-                None
-            } else {
-                let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
-                    .map_err(datafusion::error::DataFusionError::from)?;
-                Some(formatter.value(0).to_string())
-            };
-            categories.push(tag.category.clone());
-            names.push(tag.name.clone());
-            values.push(value);
-            descriptions.push(tag.description.clone());
-        }
-        let n = names.len();
-        let at = snapshot.snapshot_at.timestamp_micros();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(categories)),
-            Arc::new(StringArray::from(names)),
-            Arc::new(StringArray::from(values)),
-            Arc::new(StringArray::from(descriptions)),
-            Arc::new(TimestampMicrosecondArray::from(vec![at; n]).with_timezone("UTC")),
-        ];
-        let batch = RecordBatch::try_new(PERSONA_SCHEMA.clone(), columns)
-            .map_err(datafusion::error::DataFusionError::from)?;
+        let batch = persona_batch(catalog.tags_of(entity), row, snapshot.snapshot_at)?;
         Ok(Output::from_batches(PERSONA_SCHEMA.clone(), vec![batch]))
+    }
+
+    /// The row of `key` in the snapshot at `at` (at most two rows are read).
+    async fn profile_row(
+        &self,
+        entity: &EntityDef,
+        at: DateTime<Utc>,
+        key: ScalarValue,
+    ) -> Result<Vec<RecordBatch>> {
+        let history = self
+            .ctx
+            .table(format!("{}.profile_history", quote_ident(&entity.name)).as_str())
+            .await?;
+        Ok(history
+            .filter(
+                ident("snapshot_at")
+                    .eq(lit(snapshot_literal(at)))
+                    .and(ident(&entity.key).eq(lit(key))),
+            )?
+            .limit(0, Some(2))?
+            .collect()
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{DefinitionKind, ValueType};
+    use crate::parser::{TagKind, TagStatus};
+    use chrono::TimeZone;
+    use datafusion::arrow::array::{Array, AsArray, Int64Array};
+
+    fn tag(name: &str, category: Option<&str>, position: i64, status: TagStatus) -> TagDef {
+        TagDef {
+            entity: "c".into(),
+            name: name.into(),
+            kind: TagKind::Attribute,
+            value_type: ValueType::new(DataType::Int64),
+            category: category.map(str::to_string),
+            description: Some(format!("about {name}")),
+            owner: None,
+            sensitive: false,
+            default_value: None,
+            definition_kind: DefinitionKind::Expression,
+            definition: "1".into(),
+            depends_on: Vec::new(),
+            status,
+            version: 1,
+            position,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn keys_are_shown_quoted_when_text() {
+        assert_eq!(shown_key(&ScalarValue::Utf8(Some("u1".into()))), "'u1'");
+        assert_eq!(shown_key(&ScalarValue::Int64(Some(7))), "7");
+    }
+
+    #[test]
+    fn persona_rows_follow_category_then_profile_order() {
+        let tags = [
+            tag("plain", None, 0, TagStatus::Approved),
+            tag("b", Some("x/y"), 2, TagStatus::Approved),
+            tag("a", Some("x/y"), 1, TagStatus::Approved),
+            tag("gone", Some("x"), 3, TagStatus::Offline),
+            tag("later", Some("x"), 4, TagStatus::Approved),
+        ];
+        let column = |v: Option<i64>| Arc::new(Int64Array::from(vec![v])) as ArrayRef;
+        let row = RecordBatch::try_from_iter([
+            ("plain", column(Some(1))),
+            ("a", column(None)),
+            ("b", column(Some(3))),
+            ("gone", column(Some(4))),
+        ])
+        .unwrap();
+        let at = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
+        let b = persona_batch(&tags, &row, at).unwrap();
+        let text = |c: usize| -> Vec<Option<String>> {
+            let a = b.column(c).as_string::<i32>();
+            (0..a.len())
+                .map(|r| (!a.is_null(r)).then(|| a.value(r).to_string()))
+                .collect()
+        };
+        let some =
+            |v: &[&str]| -> Vec<Option<String>> { v.iter().map(|s| Some(s.to_string())).collect() };
+        assert_eq!(text(1), some(&["a", "b", "plain"]));
+        assert_eq!(text(0), [Some("x/y".into()), Some("x/y".into()), None]);
+        assert_eq!(text(2), [None, Some("3".into()), Some("1".into())]);
+        assert_eq!(text(3), some(&["about a", "about b", "about plain"]));
+        let times = b
+            .column(4)
+            .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+        assert_eq!(times.value(2), at.timestamp_micros());
     }
 }

@@ -39,22 +39,90 @@ pub fn diff_schema(key: &DataType) -> SchemaRef {
     ]))
 }
 
+/// The one entity of the segments `segment_overlap` compares (at least two).
+fn overlap_entity(names: &[QualifiedName]) -> Result<&str> {
+    if names.len() < 2 {
+        return Err(Error::invalid(
+            "segment_overlap needs at least two segments, e.g. \
+             segment_overlap('customer.vip', 'customer.churn_risk')",
+        ));
+    }
+    let entity_name = &names[0].entity;
+    if let Some(other) = names.iter().find(|n| &n.entity != entity_name) {
+        return Err(Error::invalid(format!(
+            "segment_overlap compares segments of one entity; {other} is not a segment of {entity_name}"
+        )));
+    }
+    Ok(entity_name)
+}
+
+/// The counts `segment_overlap` takes over the membership columns of `n` segments: the size
+/// of each, then the overlap of each pair (a, b), a < b, in the order of the pairs returned.
+fn overlap_aggregates(n: usize) -> (Vec<String>, Vec<(usize, usize)>) {
+    let mut aggregates: Vec<String> = (0..n)
+        .map(|i| format!("count(*) FILTER (WHERE {})", member_column(i)))
+        .collect();
+    let mut pairs = Vec::new();
+    for a in 0..n {
+        for b in a + 1..n {
+            aggregates.push(format!(
+                "count(*) FILTER (WHERE {} AND {})",
+                member_column(a),
+                member_column(b)
+            ));
+            pairs.push((a, b));
+        }
+    }
+    (aggregates, pairs)
+}
+
+/// The rows of [`OVERLAP_SCHEMA`], one per pair, from the counts of [`overlap_aggregates`].
+fn overlap_batch(
+    names: &[QualifiedName],
+    pairs: &[(usize, usize)],
+    counts: &[i64],
+) -> Result<RecordBatch> {
+    let n = names.len();
+    let name = |i: usize| names[i].to_string();
+    let rows: Vec<(usize, usize, i64)> = pairs
+        .iter()
+        .enumerate()
+        .map(|(k, (a, b))| (*a, *b, counts[n + k]))
+        .collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| name(r.0)),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| name(r.1)),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| counts[r.0]),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| counts[r.1]),
+        )),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| counts[r.0] - r.2),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| counts[r.1] - r.2),
+        )),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| {
+            let union = counts[r.0] + counts[r.1] - r.2;
+            (union > 0).then(|| r.2 as f64 / union as f64)
+        }))),
+    ];
+    Ok(RecordBatch::try_new(OVERLAP_SCHEMA.clone(), columns)
+        .map_err(datafusion::error::DataFusionError::from)?)
+}
+
 impl Engine {
     /// Sizes and pairwise overlaps of segments of one entity, in one pass over the profile.
     pub async fn segment_overlap(&self, names: &[QualifiedName]) -> Result<Output> {
-        if names.len() < 2 {
-            return Err(Error::invalid(
-                "segment_overlap needs at least two segments, e.g. \
-                 segment_overlap('customer.vip', 'customer.churn_risk')",
-            ));
-        }
+        let entity_name = overlap_entity(names)?;
         let catalog = self.catalog();
-        let entity_name = &names[0].entity;
-        if let Some(other) = names.iter().find(|n| &n.entity != entity_name) {
-            return Err(Error::invalid(format!(
-                "segment_overlap compares segments of one entity; {other} is not a segment of {entity_name}"
-            )));
-        }
         let entity = catalog.entity(entity_name)?.clone();
         let segments: Vec<&SegmentDef> = names
             .iter()
@@ -69,21 +137,7 @@ impl Engine {
             "segment",
         );
         let base = self.membership_sql(&catalog, &entity, &segments).await?;
-        let n = segments.len();
-        let mut aggregates: Vec<String> = (0..n)
-            .map(|i| format!("count(*) FILTER (WHERE {})", member_column(i)))
-            .collect();
-        let mut pairs = Vec::new();
-        for a in 0..n {
-            for b in a + 1..n {
-                aggregates.push(format!(
-                    "count(*) FILTER (WHERE {} AND {})",
-                    member_column(a),
-                    member_column(b)
-                ));
-                pairs.push((a, b));
-            }
-        }
+        let (aggregates, pairs) = overlap_aggregates(segments.len());
         let batches = self
             .ctx
             .sql(&format!(
@@ -99,39 +153,7 @@ impl Engine {
                 .collect(),
             None => vec![0; aggregates.len()],
         };
-        let name = |i: usize| names[i].to_string();
-        let rows: Vec<(usize, usize, i64)> = pairs
-            .iter()
-            .enumerate()
-            .map(|(k, (a, b))| (*a, *b, counts[n + k]))
-            .collect();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| name(r.0)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| name(r.1)),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| counts[r.0]),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| counts[r.1]),
-            )),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| counts[r.0] - r.2),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| counts[r.1] - r.2),
-            )),
-            Arc::new(Float64Array::from_iter(rows.iter().map(|r| {
-                let union = counts[r.0] + counts[r.1] - r.2;
-                (union > 0).then(|| r.2 as f64 / union as f64)
-            }))),
-        ];
-        let batch = RecordBatch::try_new(OVERLAP_SCHEMA.clone(), columns)
-            .map_err(datafusion::error::DataFusionError::from)?;
+        let batch = overlap_batch(names, &pairs, &counts)?;
         Ok(Output::from_batches(OVERLAP_SCHEMA.clone(), vec![batch]))
     }
 
@@ -232,5 +254,81 @@ impl Engine {
                 "entity {entity} has no snapshot yet; run REFRESH ENTITY {entity} first"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Array;
+
+    fn names(list: &[&str]) -> Vec<QualifiedName> {
+        list.iter()
+            .map(|n| {
+                let (entity, name) = n.split_once('.').unwrap();
+                QualifiedName {
+                    entity: entity.into(),
+                    name: name.into(),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlap_compares_two_or_more_segments_of_one_entity() {
+        assert_eq!(overlap_entity(&names(&["c.a", "c.b"])).unwrap(), "c");
+        let e = overlap_entity(&names(&["c.a"])).unwrap_err().to_string();
+        assert!(
+            e.starts_with("segment_overlap needs at least two segments"),
+            "{e}"
+        );
+        let e = overlap_entity(&names(&["c.a", "d.b"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("d.b is not a segment of c"), "{e}");
+    }
+
+    #[test]
+    fn overlap_counts_sizes_then_pairs() {
+        let (aggregates, pairs) = overlap_aggregates(3);
+        assert_eq!(pairs, [(0, 1), (0, 2), (1, 2)]);
+        assert_eq!(aggregates.len(), 6);
+        assert_eq!(
+            aggregates[0],
+            format!("count(*) FILTER (WHERE {})", member_column(0))
+        );
+        assert_eq!(
+            aggregates[5],
+            format!(
+                "count(*) FILTER (WHERE {} AND {})",
+                member_column(1),
+                member_column(2)
+            )
+        );
+    }
+
+    #[test]
+    fn overlap_rows_have_sizes_differences_and_jaccard() {
+        let names = names(&["c.a", "c.b", "c.e"]);
+        let (_, pairs) = overlap_aggregates(3);
+        // Sizes 10, 6, 0; overlaps a∩b 4, a∩e 0, b∩e 0.
+        let b = overlap_batch(&names, &pairs, &[10, 6, 0, 4, 0, 0]).unwrap();
+        assert_eq!(b.num_rows(), 3);
+        let text = |c: usize, r: usize| b.column(c).as_string::<i32>().value(r).to_string();
+        let int = |c: usize, r: usize| b.column(c).as_primitive::<Int64Type>().value(r);
+        let jaccard = b
+            .column(7)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        assert_eq!((text(0, 0), text(1, 0)), ("c.a".into(), "c.b".into()));
+        assert_eq!(
+            (int(2, 0), int(3, 0), int(4, 0), int(5, 0), int(6, 0)),
+            (10, 6, 4, 6, 2)
+        );
+        assert_eq!(jaccard.value(0), 4.0 / 12.0);
+        assert_eq!(jaccard.value(1), 0.0);
+        assert_eq!(jaccard.value(2), 0.0);
+        // Two empty segments have no Jaccard index.
+        let b = overlap_batch(&names[..2], &pairs[..1], &[0, 0, 0]).unwrap();
+        assert!(b.column(7).is_null(0));
     }
 }
