@@ -206,8 +206,9 @@ fn init_logging(level: Option<&str>) -> Result<()> {
     let filter = match level {
         Some(level) => EnvFilter::try_new(level)
             .map_err(|e| Error::invalid(format!("--log-level {level}: {e}")))?,
-        None => EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("tagfusion=info")),
+        None => {
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("tagfusion=info"))
+        }
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
