@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::catalog::SegmentDef;
 use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
-use crate::parser::quote_str;
+use crate::parser::{QualifiedName, quote_ident, quote_str};
 use crate::print::{Format, PrintOptions, print_output};
 use crate::warehouse::Warehouse;
 
@@ -236,6 +237,8 @@ pub fn progress_units(industry: Industry, customers: usize) -> usize {
     }
 }
 
+/// `tagfusion demo`: prepares the demo data (with a progress bar on a terminal), then shows what
+/// came out, section by section.
 pub async fn run(
     engine: Arc<Engine>,
     warehouse: &str,
@@ -251,11 +254,49 @@ pub async fn run(
         Some(dir) => dir.display().to_string(),
         None => engine.warehouse().url("demo")?.to_string(),
     };
-    let terminal = std::io::stderr().is_terminal();
-    let entity = industry.entity();
+    let bar = progress_bar(progress_units(industry, customers));
+    let (generated, refresh) = prepare(&engine, industry, customers, |done| {
+        bar.set_position(done as u64)
+    })
+    .await?;
+    bar.finish_and_clear();
 
-    let units = progress_units(industry, customers);
-    let bar = if terminal {
+    let entity = industry.entity();
+    let mut summary = Summary {
+        engine: &engine,
+        print: &print,
+        out: std::io::stdout().lock(),
+    };
+    summary.say(&generated_line(&generated, &location));
+    summary.say(&format!(
+        "Refreshed the {entity} profile (snapshot as of the end of the data):"
+    ));
+    summary.show(refresh).await?;
+    summary.say("Tags by kind and category (SELECT … FROM tagfusion.tags):");
+    summary.query(&tags_by_kind_sql(entity)).await?;
+    summary.segment_sizes(entity).await?;
+    summary.showcase_profile(industry).await?;
+    summary.say(&format!(
+        "Example profiles (SELECT … FROM {entity}.profile):"
+    ));
+    let (_, _, columns) = industry.showcase();
+    summary
+        .query(&format!(
+            "SELECT {columns} FROM {entity}.profile ORDER BY 1 LIMIT 5"
+        ))
+        .await?;
+    summary.say(&format!(
+        "Done in {:.1}s. Try: tagfusion run -c \"SHOW TAGS FOR {entity}\" or \
+         -c \"DESCRIBE TAG {entity}.rfm_class\" (warehouse: {})",
+        clock.elapsed().as_secs_f64(),
+        warehouse
+    ));
+    Ok(())
+}
+
+/// A progress bar of `units` on a terminal (stderr), hidden otherwise.
+fn progress_bar(units: usize) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(units as u64)
     } else {
         ProgressBar::hidden()
@@ -265,52 +306,35 @@ pub async fn run(
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
-    let (generated, refresh) = prepare(&engine, industry, customers, |done| {
-        bar.set_position(done as u64)
-    })
-    .await?;
-    bar.finish_and_clear();
+    bar
+}
 
-    let mut out = std::io::stdout().lock();
-    let say = |out: &mut std::io::StdoutLock<'_>, text: &str| {
-        if print.format == Format::Table {
-            use std::io::Write;
-            let _ = writeln!(out, "\n{text}");
-        }
-    };
+/// `Generated 2000 customers, 72 stores, … in <location>`.
+fn generated_line(generated: &[(&str, usize)], location: &str) -> String {
     let tables: Vec<String> = generated
         .iter()
         .map(|(table, rows)| format!("{rows} {table}"))
         .collect();
-    say(
-        &mut out,
-        &format!("Generated {} in {location}", tables.join(", ")),
-    );
-    say(
-        &mut out,
-        &format!("Refreshed the {entity} profile (snapshot as of the end of the data):"),
-    );
-    for output in refresh {
-        print_output(output, &print, &mut out).await?;
+    format!("Generated {} in {location}", tables.join(", "))
+}
+
+/// The entity's tags counted by kind and top-level category, with a few examples each.
+fn tags_by_kind_sql(entity: &str) -> String {
+    format!(
+        "SELECT kind, split_part(category, '/', 1) AS category, count(*) AS tags, \
+                array_to_string(array_slice(array_agg(name ORDER BY position), 1, 4), ', ') AS examples \
+         FROM tagfusion.tags WHERE entity = {} GROUP BY 1, 2 ORDER BY 1, 2",
+        quote_str(entity)
+    )
+}
+
+/// Every segment of `entity` with its description and members, in creation order; `None`
+/// without segments.
+fn segment_sizes_sql(entity: &str, segments: &[SegmentDef]) -> Option<String> {
+    if segments.is_empty() {
+        return None;
     }
-    say(
-        &mut out,
-        "Tags by kind and category (SELECT … FROM tagfusion.tags):",
-    );
-    let summary = engine
-        .run_script(&format!(
-            "SELECT kind, split_part(category, '/', 1) AS category, count(*) AS tags, \
-                    array_to_string(array_slice(array_agg(name ORDER BY position), 1, 4), ', ') AS examples \
-             FROM tagfusion.tags WHERE entity = {} GROUP BY 1, 2 ORDER BY 1, 2",
-            quote_str(entity)
-        ))
-        .await?;
-    for output in summary {
-        print_output(output, &print, &mut out).await?;
-    }
-    let segments: Vec<String> = engine
-        .catalog()
-        .segments_of(entity)
+    let counts: Vec<String> = segments
         .iter()
         .map(|s| {
             format!(
@@ -318,72 +342,139 @@ pub async fn run(
                 s.position,
                 quote_str(&s.name),
                 quote_str(s.description.as_deref().unwrap_or("")),
-                crate::parser::quote_ident(&s.name)
+                quote_ident(&s.name)
             )
         })
         .collect();
-    if !segments.is_empty() {
-        say(
-            &mut out,
-            &format!("Segments (SELECT count(*) FROM {entity}.<segment>):"),
-        );
-        let sql = format!(
-            "SELECT segment, description, members FROM ({}) ORDER BY n",
-            segments.join(" UNION ALL ")
-        );
-        for output in engine.run_script(&sql).await? {
-            print_output(output, &print, &mut out).await?;
+    Some(format!(
+        "SELECT segment, description, members FROM ({}) ORDER BY n",
+        counts.join(" UNION ALL ")
+    ))
+}
+
+/// The profile of `entity.segment` by the tags `by` (quoted, comma-separated), shares and TGI
+/// rounded for reading.
+fn showcase_profile_sql(entity: &str, segment: &str, by: &str) -> String {
+    format!(
+        "SELECT tag, value, segment_count, round(segment_share, 3) AS segment_share, \
+                population_count, round(population_share, 3) AS population_share, \
+                round(tgi, 1) AS tgi \
+         FROM segment_profile('{entity}.{segment}', {by})"
+    )
+}
+
+/// What the demo prints after preparing: headings (in table format only) and query results.
+struct Summary<'a> {
+    engine: &'a Engine,
+    print: &'a PrintOptions,
+    out: std::io::StdoutLock<'static>,
+}
+
+impl Summary<'_> {
+    /// A heading, shown in table format only (csv and json stay machine-readable).
+    fn say(&mut self, text: &str) {
+        if self.print.format == Format::Table {
+            use std::io::Write;
+            let _ = writeln!(self.out, "\n{text}");
         }
     }
-    let (segment, by, columns) = industry.showcase();
-    if engine
-        .catalog()
-        .find_segment(&crate::parser::QualifiedName {
+
+    async fn show(&mut self, outputs: Vec<Output>) -> Result<()> {
+        for output in outputs {
+            print_output(output, self.print, &mut self.out).await?;
+        }
+        Ok(())
+    }
+
+    async fn query(&mut self, sql: &str) -> Result<()> {
+        let outputs = self.engine.run_script(sql).await?;
+        self.show(outputs).await
+    }
+
+    /// Members of every segment of `entity`, if it has any.
+    async fn segment_sizes(&mut self, entity: &str) -> Result<()> {
+        let catalog = self.engine.catalog();
+        let Some(sql) = segment_sizes_sql(entity, catalog.segments_of(entity)) else {
+            return Ok(());
+        };
+        self.say(&format!(
+            "Segments (SELECT count(*) FROM {entity}.<segment>):"
+        ));
+        self.query(&sql).await
+    }
+
+    /// The industry's showcase segment profiled against the population, if it exists.
+    async fn showcase_profile(&mut self, industry: Industry) -> Result<()> {
+        let entity = industry.entity();
+        let (segment, by, _) = industry.showcase();
+        let name = QualifiedName {
             entity: entity.into(),
             name: segment.into(),
-        })
-        .is_some()
-    {
-        say(
-            &mut out,
-            &format!(
-                "Segment profile (群体画像) of {segment} against all {entity}s, TGI = segment share / population share x 100 \
-                 (PROFILE SEGMENT {entity}.{segment} BY {}):",
-                by.replace('\'', "")
-            ),
-        );
-        let profile = engine
-            .run_script(&format!(
-                "SELECT tag, value, segment_count, round(segment_share, 3) AS segment_share, \
-                        population_count, round(population_share, 3) AS population_share, \
-                        round(tgi, 1) AS tgi \
-                 FROM segment_profile('{entity}.{segment}', {by})"
-            ))
-            .await?;
-        for output in profile {
-            print_output(output, &print, &mut out).await?;
+        };
+        if self.engine.catalog().find_segment(&name).is_none() {
+            return Ok(());
+        }
+        self.say(&format!(
+            "Segment profile (群体画像) of {segment} against all {entity}s, TGI = segment share / population share x 100 \
+             (PROFILE SEGMENT {entity}.{segment} BY {}):",
+            by.replace('\'', "")
+        ));
+        self.query(&showcase_profile_sql(entity, segment, by)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(name: &str, position: i64, description: Option<&str>) -> SegmentDef {
+        SegmentDef {
+            entity: "customer".into(),
+            name: name.into(),
+            description: description.map(str::to_string),
+            definition: "true".into(),
+            tags: Vec::new(),
+            segments: Vec::new(),
+            version: 1,
+            position,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
         }
     }
-    say(
-        &mut out,
-        &format!("Example profiles (SELECT … FROM {entity}.profile):"),
-    );
-    let profiles = engine
-        .run_script(&format!(
-            "SELECT {columns} FROM {entity}.profile ORDER BY 1 LIMIT 5"
-        ))
-        .await?;
-    for output in profiles {
-        print_output(output, &print, &mut out).await?;
+
+    #[test]
+    fn generated_line_lists_rows_per_table() {
+        assert_eq!(
+            generated_line(&[("customers", 20), ("orders", 300)], "/w/demo"),
+            "Generated 20 customers, 300 orders in /w/demo"
+        );
     }
-    say(
-        &mut out,
-        &format!(
-            "Done in {:.1}s. Try: tagfusion run -c \"SHOW TAGS FOR {entity}\" or \
-             -c \"DESCRIBE TAG {entity}.rfm_class\" (warehouse: {})",
-            clock.elapsed().as_secs_f64(),
-            warehouse
-        ),
-    );
-    Ok(())
+
+    #[test]
+    fn segment_sizes_count_every_segment_in_creation_order() {
+        assert_eq!(segment_sizes_sql("customer", &[]), None);
+        let segments = [
+            segment("vip", 1, Some("Big spenders")),
+            segment("new", 2, None),
+        ];
+        assert_eq!(
+            segment_sizes_sql("customer", &segments).as_deref(),
+            Some(
+                "SELECT segment, description, members FROM (\
+                 SELECT 1 AS n, 'vip' AS segment, 'Big spenders' AS description, count(*) AS members FROM customer.\"vip\" \
+                 UNION ALL \
+                 SELECT 2 AS n, 'new' AS segment, '' AS description, count(*) AS members FROM customer.\"new\"\
+                 ) ORDER BY n"
+            )
+        );
+    }
+
+    #[test]
+    fn showcase_profile_reads_the_table_function() {
+        let sql = showcase_profile_sql("customer", "high_value", "'age_band', 'city_tier'");
+        assert!(
+            sql.ends_with("FROM segment_profile('customer.high_value', 'age_band', 'city_tier')"),
+            "{sql}"
+        );
+    }
 }

@@ -181,242 +181,38 @@ pub struct Generated {
 
 /// Writes `customers/`, `stores/`, `orders/` and `app_events/` under `dir`. `tick` is called
 /// with the number of customers done.
+///
+/// Every random draw comes from one generator seeded with `seed`, in a fixed order: the
+/// stores, then customer by customer their attributes, orders and app sessions.
 pub fn generate(
     dir: &Path,
     customers: usize,
     seed: u64,
     mut tick: impl FnMut(usize),
 ) -> Result<Generated> {
-    let end = data_end().and_utc().timestamp_micros();
-    let start = end - DAYS * MICROS_PER_DAY;
+    let window = Window::of_data();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Generated::default();
-
-    // Stores: a few per city, near its centre.
-    let mut stores = Vec::new();
-    {
-        let mut sink = ParquetSink::create(&dir.join("stores"), stores_schema())?;
-        let (mut id, mut city, mut lat, mut lon, mut opened) = (
-            StringBuilder::new(),
-            StringBuilder::new(),
-            Float64Builder::new(),
-            Float64Builder::new(),
-            TimestampMicrosecondBuilder::new(),
-        );
-        for (c, (name, clat, clon)) in CITIES.iter().enumerate() {
-            let n = if c < 4 { 8 } else { 4 };
-            for _ in 0..n {
-                let s = format!("S{:03}", stores.len() + 1);
-                let (la, lo) = (
-                    clat + rng.random_range(-0.08..0.08),
-                    clon + rng.random_range(-0.08..0.08),
-                );
-                id.append_value(&s);
-                city.append_value(*name);
-                lat.append_value(la);
-                lon.append_value(lo);
-                opened.append_value(start - rng.random_range(0..1500) * MICROS_PER_DAY);
-                stores.push((s, c));
-            }
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(id.finish()),
-            Arc::new(city.finish()),
-            Arc::new(lat.finish()),
-            Arc::new(lon.finish()),
-            Arc::new(opened.finish()),
-        ];
-        sink.write(&RecordBatch::try_new(stores_schema(), columns)?)?;
-        sink.close()?;
-        out.stores = stores.len();
-    }
-
+    let stores = generate_stores(dir, &mut rng, window.start)?;
+    let mut out = Generated {
+        stores: stores.len(),
+        ..Generated::default()
+    };
     let mut customer_sink = ParquetSink::create(&dir.join("customers"), customers_schema())?;
     let mut order_sink = ParquetSink::create(&dir.join("orders"), orders_schema())?;
     let mut event_sink = ParquetSink::create(&dir.join("app_events"), events_schema())?;
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let mut order_id: i64 = 1;
     let mut done = 0;
     while done < customers {
         let n = CHUNK.min(customers - done);
-        let mut c_id = StringBuilder::new();
-        let mut c_sex = StringBuilder::new();
-        let mut c_birth = Date32Builder::new();
-        let mut c_city = StringBuilder::new();
-        let mut c_lat = Float64Builder::new();
-        let mut c_lon = Float64Builder::new();
-        let mut c_signup = TimestampMicrosecondBuilder::new();
-        let mut c_level = Int32Builder::new();
-        let mut c_phone = StringBuilder::new();
-        let mut o_id = Int64Builder::new();
-        let mut o_cust = StringBuilder::new();
-        let mut o_store = StringBuilder::new();
-        let mut o_ts = TimestampMicrosecondBuilder::new();
-        let mut o_amount = Float64Builder::new();
-        let mut o_discount = Float64Builder::new();
-        let mut o_cat = StringBuilder::new();
-        let mut o_channel = StringBuilder::new();
-        let mut e_cust = StringBuilder::new();
-        let mut e_ts = TimestampMicrosecondBuilder::new();
-        let mut e_event = StringBuilder::new();
-
+        let mut chunk = Chunk::default();
         for i in done..done + n {
-            let id = format!("C{:06}", i + 1);
-            let city = if rng.random_bool(0.55) {
-                rng.random_range(0..4)
-            } else {
-                rng.random_range(0..CITIES.len())
-            };
-            let (city_name, clat, clon) = CITIES[city];
-            c_id.append_value(&id);
-            match rng.random_range(0..100) {
-                0..=51 => c_sex.append_value("F"),
-                52..=97 => c_sex.append_value("M"),
-                _ => c_sex.append_null(),
-            }
-            let age_days = rng.random_range(18 * 365..70 * 365) as i64;
-            let birth = data_end().date() - chrono::Duration::days(age_days);
-            c_birth.append_value((birth - epoch).num_days() as i32);
-            c_city.append_value(city_name);
-            c_lat.append_value(clat + rng.random_range(-0.15..0.15));
-            c_lon.append_value(clon + rng.random_range(-0.15..0.15));
-            // Sign-up: most before the window, some during it (new customers).
-            let signup = if rng.random_bool(0.7) {
-                start - rng.random_range(0..1000) * MICROS_PER_DAY
-            } else {
-                start + rng.random_range(0..DAYS) * MICROS_PER_DAY
-            };
-            c_signup.append_value(signup + rng.random_range(0..MICROS_PER_DAY));
-            let level = match rng.random_range(0..100) {
-                0..=59 => 1,
-                60..=84 => 2,
-                85..=96 => 3,
-                _ => 4,
-            };
-            c_level.append_value(level);
-            c_phone.append_value(format!(
-                "1{}{:09}",
-                [3, 5, 7, 8, 9][rng.random_range(0..5)],
-                rng.random_range(0..1_000_000_000u64)
-            ));
-
-            // Activity: a yearly order rate, and a last active day (churned customers stop early).
-            let first_active = signup.max(start);
-            let active_until = if rng.random_bool(0.25) {
-                first_active
-                    + rng.random_range(0..=(end - first_active) / MICROS_PER_DAY) * MICROS_PER_DAY
-            } else {
-                end
-            };
-            let rate_per_year: f64 = match rng.random_range(0..100) {
-                0..=9 => 0.0,
-                10..=59 => rng.random_range(1.0..6.0),
-                60..=89 => rng.random_range(6.0..16.0),
-                _ => rng.random_range(16.0..40.0),
-            } * (1.0 + (level as f64 - 1.0) * 0.3);
-            let span_days = ((active_until - first_active) / MICROS_PER_DAY).max(0) as f64;
-            let expected = rate_per_year * span_days / 365.0;
-            let orders = poisson(&mut rng, expected);
-            let favorite = rng.random_range(0..CATEGORIES.len());
-            let favorite_channel = rng.random_range(0..CHANNELS.len());
-            let coupon_lover = rng.random_bool(0.3);
-            let local_stores: Vec<&String> = stores
-                .iter()
-                .filter(|(_, c)| *c == city)
-                .map(|(s, _)| s)
-                .collect();
-            // Most customers shop at a usual time of day (the template's preferred_daypart).
-            let usual_hour = [8, 12, 15, 20, 21, 22][rng.random_range(0..6)];
-            for _ in 0..orders {
-                let mut ts =
-                    first_active + rng.random_range(0..(active_until - first_active).max(1));
-                if rng.random_bool(0.6) {
-                    let day = ts.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
-                    ts = day + (usual_hour * 3600 + rng.random_range(0..3600)) * 1_000_000;
-                }
-                let cat = if rng.random_bool(0.5) {
-                    favorite
-                } else {
-                    rng.random_range(0..CATEGORIES.len())
-                };
-                let (cat_name, mean) = CATEGORIES[cat];
-                let channel = if rng.random_bool(0.6) {
-                    favorite_channel
-                } else {
-                    rng.random_range(0..CHANNELS.len())
-                };
-                let amount = (mean * rng.random_range(0.3..2.2) * 100.0).round() / 100.0;
-                let discount = if rng.random_bool(if coupon_lover { 0.7 } else { 0.15 }) {
-                    (amount * rng.random_range(0.05..0.3) * 100.0).round() / 100.0
-                } else {
-                    0.0
-                };
-                o_id.append_value(order_id);
-                order_id += 1;
-                o_cust.append_value(&id);
-                if CHANNELS[channel] == "store" && !local_stores.is_empty() {
-                    o_store.append_value(local_stores[rng.random_range(0..local_stores.len())]);
-                } else {
-                    o_store.append_null();
-                }
-                o_ts.append_value(ts);
-                o_amount.append_value(amount);
-                o_discount.append_value(discount);
-                o_cat.append_value(cat_name);
-                o_channel.append_value(CHANNELS[channel]);
-                out.orders += 1;
-            }
-            // App sessions: app users open the app on some days, mostly while active.
-            if rng.random_bool(0.6) {
-                let sessions = poisson(&mut rng, expected * 2.5 + 2.0);
-                for _ in 0..sessions {
-                    let ts =
-                        first_active + rng.random_range(0..(active_until - first_active).max(1));
-                    e_cust.append_value(&id);
-                    e_ts.append_value(ts);
-                    e_event.append_value(EVENTS[rng.random_range(0..EVENTS.len())]);
-                    out.events += 1;
-                }
-            }
+            chunk.customer(&mut rng, i, &window, &stores, &mut order_id);
         }
-        let customers_batch = RecordBatch::try_new(
-            customers_schema(),
-            vec![
-                Arc::new(c_id.finish()),
-                Arc::new(c_sex.finish()),
-                Arc::new(c_birth.finish()),
-                Arc::new(c_city.finish()),
-                Arc::new(c_lat.finish()),
-                Arc::new(c_lon.finish()),
-                Arc::new(c_signup.finish()),
-                Arc::new(c_level.finish()),
-                Arc::new(c_phone.finish()),
-            ],
-        )?;
-        customer_sink.write(&customers_batch)?;
-        let orders_batch = RecordBatch::try_new(
-            orders_schema(),
-            vec![
-                Arc::new(o_id.finish()),
-                Arc::new(o_cust.finish()),
-                Arc::new(o_store.finish()),
-                Arc::new(o_ts.finish()),
-                Arc::new(o_amount.finish()),
-                Arc::new(o_discount.finish()),
-                Arc::new(o_cat.finish()),
-                Arc::new(o_channel.finish()),
-            ],
-        )?;
-        order_sink.write(&orders_batch)?;
-        let events_batch = RecordBatch::try_new(
-            events_schema(),
-            vec![
-                Arc::new(e_cust.finish()),
-                Arc::new(e_ts.finish()),
-                Arc::new(e_event.finish()),
-            ],
-        )?;
-        event_sink.write(&events_batch)?;
+        out.orders += chunk.orders.rows;
+        out.events += chunk.events.rows;
+        customer_sink.write(&chunk.customers.finish()?)?;
+        order_sink.write(&chunk.orders.finish()?)?;
+        event_sink.write(&chunk.events.finish()?)?;
         done += n;
         out.customers = done;
         tick(done);
@@ -425,6 +221,345 @@ pub fn generate(
     order_sink.close()?;
     event_sink.close()?;
     Ok(out)
+}
+
+/// The two years of data: microseconds since the epoch.
+struct Window {
+    start: i64,
+    end: i64,
+}
+
+impl Window {
+    fn of_data() -> Self {
+        let end = data_end().and_utc().timestamp_micros();
+        Window {
+            start: end - DAYS * MICROS_PER_DAY,
+            end,
+        }
+    }
+}
+
+/// A store: its id and the index of its city in [`CITIES`].
+struct Store {
+    id: String,
+    city: usize,
+}
+
+/// Writes `stores/`: a few stores per city (more in the first four), near its centre.
+fn generate_stores(dir: &Path, rng: &mut ChaCha8Rng, start: i64) -> Result<Vec<Store>> {
+    let mut sink = ParquetSink::create(&dir.join("stores"), stores_schema())?;
+    let (mut id, mut city, mut lat, mut lon, mut opened) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        Float64Builder::new(),
+        Float64Builder::new(),
+        TimestampMicrosecondBuilder::new(),
+    );
+    let mut stores = Vec::new();
+    for (c, (name, clat, clon)) in CITIES.iter().enumerate() {
+        let n = if c < 4 { 8 } else { 4 };
+        for _ in 0..n {
+            let s = format!("S{:03}", stores.len() + 1);
+            let (la, lo) = (
+                clat + rng.random_range(-0.08..0.08),
+                clon + rng.random_range(-0.08..0.08),
+            );
+            id.append_value(&s);
+            city.append_value(*name);
+            lat.append_value(la);
+            lon.append_value(lo);
+            opened.append_value(start - rng.random_range(0..1500) * MICROS_PER_DAY);
+            stores.push(Store { id: s, city: c });
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(city.finish()),
+        Arc::new(lat.finish()),
+        Arc::new(lon.finish()),
+        Arc::new(opened.finish()),
+    ];
+    sink.write(&RecordBatch::try_new(stores_schema(), columns)?)?;
+    sink.close()?;
+    Ok(stores)
+}
+
+/// The rows of up to [`CHUNK`] customers and their orders and app events.
+#[derive(Default)]
+struct Chunk {
+    customers: CustomerColumns,
+    orders: OrderColumns,
+    events: EventColumns,
+}
+
+/// What a customer's orders and sessions are drawn from.
+struct Customer {
+    id: String,
+    city: usize,
+    /// The first and last instants the customer is active in the window.
+    first_active: i64,
+    active_until: i64,
+    /// Orders expected over the active span.
+    expected: f64,
+}
+
+impl Chunk {
+    /// Draws the `i`-th customer (0-based), then their orders and app sessions.
+    fn customer(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        i: usize,
+        window: &Window,
+        stores: &[Store],
+        order_id: &mut i64,
+    ) {
+        let customer = self.customers.draw(rng, i, window);
+        self.orders.draw(rng, &customer, stores, order_id);
+        self.events.draw(rng, &customer);
+    }
+}
+
+/// The columns of `customers` (see [`customers_schema`]).
+#[derive(Default)]
+struct CustomerColumns {
+    id: StringBuilder,
+    sex: StringBuilder,
+    birth: Date32Builder,
+    city: StringBuilder,
+    lat: Float64Builder,
+    lon: Float64Builder,
+    signup: TimestampMicrosecondBuilder,
+    level: Int32Builder,
+    phone: StringBuilder,
+}
+
+impl CustomerColumns {
+    /// Draws the attributes of the `i`-th customer (0-based) and their activity: most live in
+    /// the four largest cities; most signed up before the window, some during it (new
+    /// customers); one in four stops being active (churns) at a random day.
+    fn draw(&mut self, rng: &mut ChaCha8Rng, i: usize, window: &Window) -> Customer {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let id = format!("C{:06}", i + 1);
+        let city = if rng.random_bool(0.55) {
+            rng.random_range(0..4)
+        } else {
+            rng.random_range(0..CITIES.len())
+        };
+        let (city_name, clat, clon) = CITIES[city];
+        self.id.append_value(&id);
+        match rng.random_range(0..100) {
+            0..=51 => self.sex.append_value("F"),
+            52..=97 => self.sex.append_value("M"),
+            _ => self.sex.append_null(),
+        }
+        let age_days = rng.random_range(18 * 365..70 * 365) as i64;
+        let birth = data_end().date() - chrono::Duration::days(age_days);
+        self.birth.append_value((birth - epoch).num_days() as i32);
+        self.city.append_value(city_name);
+        self.lat.append_value(clat + rng.random_range(-0.15..0.15));
+        self.lon.append_value(clon + rng.random_range(-0.15..0.15));
+        let (start, end) = (window.start, window.end);
+        let signup = if rng.random_bool(0.7) {
+            start - rng.random_range(0..1000) * MICROS_PER_DAY
+        } else {
+            start + rng.random_range(0..DAYS) * MICROS_PER_DAY
+        };
+        self.signup
+            .append_value(signup + rng.random_range(0..MICROS_PER_DAY));
+        let level = match rng.random_range(0..100) {
+            0..=59 => 1,
+            60..=84 => 2,
+            85..=96 => 3,
+            _ => 4,
+        };
+        self.level.append_value(level);
+        self.phone.append_value(format!(
+            "1{}{:09}",
+            [3, 5, 7, 8, 9][rng.random_range(0..5)],
+            rng.random_range(0..1_000_000_000u64)
+        ));
+        // Activity: a last active day (churned customers stop early) and a yearly order rate.
+        let first_active = signup.max(start);
+        let active_until = if rng.random_bool(0.25) {
+            first_active
+                + rng.random_range(0..=(end - first_active) / MICROS_PER_DAY) * MICROS_PER_DAY
+        } else {
+            end
+        };
+        let rate_per_year = yearly_order_rate(rng, level);
+        let span_days = ((active_until - first_active) / MICROS_PER_DAY).max(0) as f64;
+        Customer {
+            id,
+            city,
+            first_active,
+            active_until,
+            expected: rate_per_year * span_days / 365.0,
+        }
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            customers_schema(),
+            vec![
+                Arc::new(self.id.finish()),
+                Arc::new(self.sex.finish()),
+                Arc::new(self.birth.finish()),
+                Arc::new(self.city.finish()),
+                Arc::new(self.lat.finish()),
+                Arc::new(self.lon.finish()),
+                Arc::new(self.signup.finish()),
+                Arc::new(self.level.finish()),
+                Arc::new(self.phone.finish()),
+            ],
+        )?)
+    }
+}
+
+/// Orders a year: one customer in ten never orders, half order a few times, the rest often;
+/// higher member levels order more.
+fn yearly_order_rate(rng: &mut ChaCha8Rng, level: i32) -> f64 {
+    (match rng.random_range(0..100) {
+        0..=9 => 0.0,
+        10..=59 => rng.random_range(1.0..6.0),
+        60..=89 => rng.random_range(6.0..16.0),
+        _ => rng.random_range(16.0..40.0),
+    }) * (1.0 + (level as f64 - 1.0) * 0.3)
+}
+
+/// The columns of `orders` (see [`orders_schema`]).
+#[derive(Default)]
+struct OrderColumns {
+    id: Int64Builder,
+    customer: StringBuilder,
+    store: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    amount: Float64Builder,
+    discount: Float64Builder,
+    category: StringBuilder,
+    channel: StringBuilder,
+    /// Rows appended so far.
+    rows: usize,
+}
+
+impl OrderColumns {
+    /// Draws a customer's orders: a Poisson number of them over the active span, mostly of a
+    /// favourite category, through a favourite channel, at a usual time of day (the template's
+    /// preferred_daypart); coupon lovers use discounts more; store orders go to a local store.
+    fn draw(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        customer: &Customer,
+        stores: &[Store],
+        order_id: &mut i64,
+    ) {
+        let orders = poisson(rng, customer.expected);
+        let favorite = rng.random_range(0..CATEGORIES.len());
+        let favorite_channel = rng.random_range(0..CHANNELS.len());
+        let coupon_lover = rng.random_bool(0.3);
+        let local_stores: Vec<&String> = stores
+            .iter()
+            .filter(|s| s.city == customer.city)
+            .map(|s| &s.id)
+            .collect();
+        let usual_hour = [8, 12, 15, 20, 21, 22][rng.random_range(0..6)];
+        let (first_active, active_until) = (customer.first_active, customer.active_until);
+        for _ in 0..orders {
+            let mut ts = first_active + rng.random_range(0..(active_until - first_active).max(1));
+            if rng.random_bool(0.6) {
+                let day = ts.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
+                ts = day + (usual_hour * 3600 + rng.random_range(0..3600)) * 1_000_000;
+            }
+            let cat = if rng.random_bool(0.5) {
+                favorite
+            } else {
+                rng.random_range(0..CATEGORIES.len())
+            };
+            let (cat_name, mean) = CATEGORIES[cat];
+            let channel = if rng.random_bool(0.6) {
+                favorite_channel
+            } else {
+                rng.random_range(0..CHANNELS.len())
+            };
+            let amount = (mean * rng.random_range(0.3..2.2) * 100.0).round() / 100.0;
+            let discount = if rng.random_bool(if coupon_lover { 0.7 } else { 0.15 }) {
+                (amount * rng.random_range(0.05..0.3) * 100.0).round() / 100.0
+            } else {
+                0.0
+            };
+            self.id.append_value(*order_id);
+            *order_id += 1;
+            self.customer.append_value(&customer.id);
+            if CHANNELS[channel] == "store" && !local_stores.is_empty() {
+                self.store
+                    .append_value(local_stores[rng.random_range(0..local_stores.len())]);
+            } else {
+                self.store.append_null();
+            }
+            self.ts.append_value(ts);
+            self.amount.append_value(amount);
+            self.discount.append_value(discount);
+            self.category.append_value(cat_name);
+            self.channel.append_value(CHANNELS[channel]);
+            self.rows += 1;
+        }
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            orders_schema(),
+            vec![
+                Arc::new(self.id.finish()),
+                Arc::new(self.customer.finish()),
+                Arc::new(self.store.finish()),
+                Arc::new(self.ts.finish()),
+                Arc::new(self.amount.finish()),
+                Arc::new(self.discount.finish()),
+                Arc::new(self.category.finish()),
+                Arc::new(self.channel.finish()),
+            ],
+        )?)
+    }
+}
+
+/// The columns of `app_events` (see [`events_schema`]).
+#[derive(Default)]
+struct EventColumns {
+    customer: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    event: StringBuilder,
+    /// Rows appended so far.
+    rows: usize,
+}
+
+impl EventColumns {
+    /// Draws a customer's app sessions: app users (60%) open the app on some days, mostly
+    /// while active, more often the more they order.
+    fn draw(&mut self, rng: &mut ChaCha8Rng, customer: &Customer) {
+        if !rng.random_bool(0.6) {
+            return;
+        }
+        let (first_active, active_until) = (customer.first_active, customer.active_until);
+        let sessions = poisson(rng, customer.expected * 2.5 + 2.0);
+        for _ in 0..sessions {
+            let ts = first_active + rng.random_range(0..(active_until - first_active).max(1));
+            self.customer.append_value(&customer.id);
+            self.ts.append_value(ts);
+            self.event
+                .append_value(EVENTS[rng.random_range(0..EVENTS.len())]);
+            self.rows += 1;
+        }
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            events_schema(),
+            vec![
+                Arc::new(self.customer.finish()),
+                Arc::new(self.ts.finish()),
+                Arc::new(self.event.finish()),
+            ],
+        )?)
+    }
 }
 
 /// A Poisson draw (Knuth for small means, a rounded normal approximation for large ones).

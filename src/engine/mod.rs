@@ -16,6 +16,7 @@ mod session;
 mod sql;
 
 pub use output::Output;
+pub use segments::{ProfileRow, SegmentProfile};
 
 use std::sync::Arc;
 
@@ -293,7 +294,9 @@ impl Engine {
             Statement::DescribeSegment(name) => self.describe_segment(name).await,
             Statement::DropSegment { name, cascade } => self.drop_segment(name, *cascade).await,
             Statement::Persona { entity, key } => self.persona(entity, key.into()).await,
-            Statement::ProfileSegment { segment, by } => self.segment_profile(segment, by).await,
+            Statement::ProfileSegment { segment, by } => {
+                self.segment_profile(segment, by).await?.into_output()
+            }
             Statement::CreateIdentityGraph(c) => {
                 self.create_identity_graph(c, &statement.text).await
             }

@@ -5,28 +5,15 @@
 
 use std::path::Path;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
 use serde::Serialize;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, ProfileRow};
 use crate::error::{Error, Result};
 use crate::parser::{QualifiedName, quote_ident, split_qualified};
 
 const TEMPLATE: &str = include_str!("segment.html");
-
-#[derive(Debug, Serialize)]
-struct ProfileRow {
-    tag: String,
-    value: Option<String>,
-    segment_count: i64,
-    segment_share: Option<f64>,
-    population_count: i64,
-    population_share: Option<f64>,
-    tgi: Option<f64>,
-    segment_stat: Option<f64>,
-    population_stat: Option<f64>,
-}
 
 #[derive(Debug, Serialize)]
 struct SegmentReport {
@@ -39,35 +26,6 @@ struct SegmentReport {
     generated_at: String,
     history: Vec<(String, i64)>,
     profile: Vec<ProfileRow>,
-}
-
-fn profile_rows(batches: &[RecordBatch]) -> Vec<ProfileRow> {
-    let mut rows = Vec::new();
-    for b in batches {
-        let text = |i: usize, r: usize| {
-            let a = b.column(i).as_string::<i32>();
-            (!a.is_null(r)).then(|| a.value(r).to_string())
-        };
-        let int = |i: usize, r: usize| b.column(i).as_primitive::<Int64Type>().value(r);
-        let float = |i: usize, r: usize| {
-            let a = b.column(i).as_primitive::<Float64Type>();
-            (!a.is_null(r)).then(|| a.value(r))
-        };
-        for r in 0..b.num_rows() {
-            rows.push(ProfileRow {
-                tag: text(0, r).unwrap_or_default(),
-                value: text(1, r),
-                segment_count: int(2, r),
-                segment_share: float(3, r),
-                population_count: int(4, r),
-                population_share: float(5, r),
-                tgi: float(6, r),
-                segment_stat: float(7, r),
-                population_stat: float(8, r),
-            });
-        }
-    }
-    rows
 }
 
 /// Escapes text for an HTML text node.
@@ -95,8 +53,7 @@ pub async fn segment_report(
     };
     let catalog = engine.catalog();
     let def = catalog.segment(&name)?.clone();
-    let profile = engine.segment_profile(&name, by).await?.collect().await?;
-    let rows = profile_rows(&profile);
+    let profile = engine.segment_profile(&name, by).await?;
     let count = |sql: String| async move {
         let batches = engine.query(&sql).await?;
         Ok::<i64, Error>(
@@ -131,7 +88,7 @@ pub async fn segment_report(
             .format("%Y-%m-%d %H:%M:%S UTC")
             .to_string(),
         history: engine.segment_sizes(&name).await?,
-        profile: rows,
+        profile: profile.rows,
     };
     let json = serde_json::to_string(&report)
         .map_err(|e| Error::invalid(format!("cannot encode the report: {e}")))?

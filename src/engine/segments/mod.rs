@@ -7,6 +7,8 @@ mod profile;
 mod sets;
 pub(in crate::engine) mod table_functions;
 
+pub use profile::{ProfileRow, SegmentProfile};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 

@@ -265,7 +265,10 @@ impl TableProvider for CallTable {
             .ok_or_else(|| DataFusionError::Internal("the engine is gone".into()))?;
         let output: Output = match &self.call {
             Call::Persona { entity, key } => engine.persona(entity, key.clone()).await,
-            Call::SegmentProfile { segment, by } => engine.segment_profile(segment, by).await,
+            Call::SegmentProfile { segment, by } => engine
+                .segment_profile(segment, by)
+                .await
+                .and_then(|p| p.into_output()),
             Call::SegmentOverlap { segments } => engine.segment_overlap(segments).await,
             Call::SegmentDiff { segment, from, to } => {
                 engine.segment_diff(segment, *from, *to).await
