@@ -5,13 +5,11 @@
 
 use std::path::Path;
 
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::Int64Type;
 use serde::Serialize;
 
 use crate::engine::{Engine, ProfileRow};
 use crate::error::{Error, Result};
-use crate::parser::{QualifiedName, quote_ident, split_qualified};
+use crate::parser::{QualifiedName, split_qualified};
 
 const TEMPLATE: &str = include_str!("segment.html");
 
@@ -54,33 +52,13 @@ pub async fn segment_report(
     let catalog = engine.catalog();
     let def = catalog.segment(&name)?.clone();
     let profile = engine.segment_profile(&name, by).await?;
-    let count = |sql: String| async move {
-        let batches = engine.query(&sql).await?;
-        Ok::<i64, Error>(
-            batches
-                .iter()
-                .find(|b| b.num_rows() > 0)
-                .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
-                .unwrap_or(0),
-        )
-    };
-    let size = count(format!(
-        "SELECT count(*) FROM {}.{}",
-        quote_ident(&name.entity),
-        quote_ident(&name.name)
-    ))
-    .await?;
-    let population = count(format!(
-        "SELECT count(*) FROM {}.profile",
-        quote_ident(&name.entity)
-    ))
-    .await?;
     let report = SegmentReport {
         segment: name.to_string(),
         description: def.description.clone(),
         definition: def.definition.clone(),
-        size,
-        population,
+        // The profile counted both in its one pass over the latest snapshot.
+        size: profile.segment_size,
+        population: profile.population_size,
         snapshot: catalog
             .latest_snapshot(&name.entity)
             .map(|s| s.snapshot_at.format("%Y-%m-%d %H:%M:%S").to_string()),
