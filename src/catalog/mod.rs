@@ -5,6 +5,8 @@
 //! defined and a failed statement leaves the stored catalog as it was.
 
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 mod types;
 
 pub use types::{DefinitionKind, RunStatus, SourceKind, ValueType};

@@ -99,10 +99,8 @@ pub fn profile_query(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{DefinitionKind, ValueType};
-    use crate::parser::{TagKind, TagStatus};
-    use chrono::Utc;
-    use datafusion::arrow::datatypes::DataType;
+    use crate::catalog::{DefinitionKind, testing};
+    use crate::parser::TagKind;
 
     pub(crate) fn tag(name: &str, body: Body, default: Option<&str>, deps: &[&str]) -> TagDef {
         let (definition_kind, definition) = match body {
@@ -110,23 +108,12 @@ mod tests {
             Body::Query(q) => (DefinitionKind::Query, q),
         };
         TagDef {
-            entity: "c".into(),
-            name: name.into(),
             kind: TagKind::Rule,
-            value_type: ValueType::new(DataType::Int64),
-            category: None,
-            description: None,
-            owner: None,
-            sensitive: false,
             default_value: default.map(str::to_string),
             definition_kind,
             definition,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
-            status: TagStatus::Approved,
-            version: 1,
-            position: 0,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+            ..testing::tag("c", name)
         }
     }
 

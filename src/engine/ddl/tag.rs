@@ -558,19 +558,10 @@ fn uses_window(plan: &LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::SourceKind;
+    use crate::catalog::testing;
 
     fn entity() -> EntityDef {
-        EntityDef {
-            name: "c".into(),
-            key: "id".into(),
-            source_kind: SourceKind::Table,
-            source: "customers".into(),
-            description: None,
-            version: 1,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        testing::entity("c")
     }
 
     fn create(name: &str, body: Body) -> CreateTag {

@@ -490,40 +490,12 @@ fn snapshot_columns(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{DefinitionKind, SourceKind, ValueType};
-    use crate::parser::{TagKind, TagStatus};
+    use crate::catalog::testing;
 
     #[test]
     fn snapshot_columns_are_key_tags_segments_then_time() {
-        let entity = EntityDef {
-            name: "c".into(),
-            key: "id".into(),
-            source_kind: SourceKind::Table,
-            source: "customers".into(),
-            description: None,
-            version: 1,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        };
-        let tags = [TagDef {
-            entity: "c".into(),
-            name: "orders".into(),
-            kind: TagKind::Attribute,
-            value_type: ValueType::new(DataType::Int64),
-            category: None,
-            description: None,
-            owner: None,
-            sensitive: false,
-            default_value: None,
-            definition_kind: DefinitionKind::Expression,
-            definition: "1".into(),
-            depends_on: Vec::new(),
-            status: TagStatus::Approved,
-            version: 1,
-            position: 0,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }];
+        let entity = testing::entity("c");
+        let tags = [testing::tag("c", "orders")];
         let job = RefreshJob {
             entity: &entity,
             tags: &tags,

@@ -408,31 +408,15 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{DefinitionKind, SnapshotRecord, ValueType};
-    use crate::parser::{TagKind, TagStatus};
+    use crate::catalog::{SnapshotRecord, ValueType, testing};
     use chrono::TimeZone;
     use datafusion::arrow::datatypes::Field;
     use std::sync::Arc;
 
     fn tag(name: &str, data_type: DataType) -> TagDef {
         TagDef {
-            entity: "c".into(),
-            name: name.into(),
-            kind: TagKind::Attribute,
             value_type: ValueType::new(data_type),
-            category: None,
-            description: None,
-            owner: None,
-            sensitive: false,
-            default_value: None,
-            definition_kind: DefinitionKind::Expression,
-            definition: "1".into(),
-            depends_on: Vec::new(),
-            status: TagStatus::Approved,
-            version: 1,
-            position: 0,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+            ..testing::tag("c", name)
         }
     }
 

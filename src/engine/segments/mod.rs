@@ -566,41 +566,17 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{DefinitionKind, SourceKind, ValueType};
-    use crate::parser::{TagKind, TagStatus};
+    use crate::catalog::testing;
+    use crate::parser::TagStatus;
 
     fn entity() -> EntityDef {
-        EntityDef {
-            name: "c".into(),
-            key: "id".into(),
-            source_kind: SourceKind::Table,
-            source: "customers".into(),
-            description: None,
-            version: 1,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        testing::entity("c")
     }
 
     fn tag(name: &str, status: TagStatus) -> TagDef {
         TagDef {
-            entity: "c".into(),
-            name: name.into(),
-            kind: TagKind::Attribute,
-            value_type: ValueType::new(DataType::Int64),
-            category: None,
-            description: None,
-            owner: None,
-            sensitive: false,
-            default_value: None,
-            definition_kind: DefinitionKind::Expression,
-            definition: "1".into(),
-            depends_on: Vec::new(),
             status,
-            version: 1,
-            position: 0,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+            ..testing::tag("c", name)
         }
     }
 

@@ -164,30 +164,18 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{DefinitionKind, ValueType};
-    use crate::parser::{TagKind, TagStatus};
+    use crate::catalog::testing;
+    use crate::parser::TagStatus;
     use chrono::TimeZone;
     use datafusion::arrow::array::{Array, AsArray, Int64Array};
 
     fn tag(name: &str, category: Option<&str>, position: i64, status: TagStatus) -> TagDef {
         TagDef {
-            entity: "c".into(),
-            name: name.into(),
-            kind: TagKind::Attribute,
-            value_type: ValueType::new(DataType::Int64),
             category: category.map(str::to_string),
             description: Some(format!("about {name}")),
-            owner: None,
-            sensitive: false,
-            default_value: None,
-            definition_kind: DefinitionKind::Expression,
-            definition: "1".into(),
-            depends_on: Vec::new(),
             status,
-            version: 1,
             position,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+            ..testing::tag("c", name)
         }
     }
 

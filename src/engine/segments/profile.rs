@@ -607,29 +607,15 @@ fn scalar_cardinality_sql(profile: &str, tags: &[&TagDef]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{DefinitionKind, ValueType};
-    use crate::parser::{TagKind, TagStatus};
-    use chrono::Utc;
+    use crate::catalog::{ValueType, testing};
+    use crate::parser::TagKind;
 
     fn tag(name: &str, ty: DataType, sensitive: bool) -> TagDef {
         TagDef {
-            entity: "customer".into(),
-            name: name.into(),
             kind: TagKind::Rule,
             value_type: ValueType::new(ty),
-            category: None,
-            description: None,
-            owner: None,
             sensitive,
-            default_value: None,
-            definition_kind: DefinitionKind::Expression,
-            definition: "1".into(),
-            depends_on: Vec::new(),
-            status: TagStatus::Approved,
-            version: 1,
-            position: 0,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+            ..testing::tag("customer", name)
         }
     }
 
@@ -852,7 +838,7 @@ mod tests {
 
     #[test]
     fn rows_order_by_tag_then_values_then_summaries() {
-        let mut rows = vec![
+        let mut rows = [
             counted(1, 0, Some("x"), 5),
             counted(0, 2, Some("p25"), 9),
             counted(0, 0, None, 100),
