@@ -38,8 +38,11 @@ WITH b AS (SELECT age_band, city_tier, coalesce({HIGH_VALUE}, false) AS m FROM p
 SELECT tag, value, s, s / seg AS segment_share, p, p / pop AS population_share, (s / seg) / (p / pop) * 100 AS tgi
 FROM d, n ORDER BY tag, p DESC
 """
-aggregates_sql = """SELECT count(*) FROM (SELECT customer_id, count(*), sum(amount),
-  count(DISTINCT category), mode(channel) FROM orders GROUP BY customer_id)"""
+# Every result used (see AGGREGATES_SQL in segment_bench.rs); the row is the checksum.
+aggregates_sql = """SELECT count(*) AS customers, sum(n) AS orders, round(sum(s), 2) AS amount,
+  sum(u) AS distinct_categories, count(f) AS with_mode
+  FROM (SELECT customer_id, count(*) AS n, sum(amount) AS s, count(DISTINCT category) AS u,
+  mode(channel) AS f FROM orders GROUP BY customer_id)"""
 overlap_sql = f"SELECT count(*) FROM profile WHERE {HIGH_VALUE} AND coupon_order_share >= 0.5"
 result = {
     "version": duckdb.__version__,
@@ -51,5 +54,6 @@ result = {
     "overlap": timed(lambda i: overlap_sql),
     "count_rows": con.execute(count_sql).fetchone()[0],
     "overlap_rows": con.execute(overlap_sql).fetchone()[0],
+    "aggregates_checksum": [str(v) for v in con.execute(aggregates_sql).fetchone()],
 }
 print(json.dumps(result))

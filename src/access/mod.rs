@@ -116,7 +116,8 @@ pub fn authorize(statement: &Statement) -> Result<()> {
         | Statement::DescribeSegment(_)
         | Statement::ShowIdentityGraphs
         | Statement::DescribeIdentityGraph(_)
-        | Statement::ProfileSegment { .. } => None,
+        | Statement::ProfileSegment { .. }
+        | Statement::ExplainRefresh { .. } => None,
         Statement::Persona { .. } if role == Role::Viewer => Some("look up personas"),
         Statement::Persona { .. } => None,
         Statement::CreateSegment(_) | Statement::DropSegment { .. } if role == Role::Viewer => {

@@ -5,17 +5,19 @@
 //!
 //! ```text
 //! level 0   base relation (entity source, or the latest snapshot for REFRESH TAG)
-//!           LEFT JOIN each statistic tag's (key, value) result ON key
+//!           LEFT JOIN each statistic scan (one or more tags' values by key) ON key
 //! level 1.. SELECT *, <expression tags whose inputs are all below> FROM (previous level)
 //! final     SELECT key, tag1, tag2, … ORDER BY key
 //! ```
 //!
-//! Each statistic tag stays its own grouped query: mixing a distinct aggregate with other
-//! aggregates over millions of groups makes DataFusion 55 use unbounded memory (see
-//! shared/PERFORMANCE.md), so the compiler never fuses tag queries into one aggregation.
+//! Statistic tags over the same table and key are joined as one fused aggregation (see
+//! [`fusion`]); a distinct count in such a scan becomes `unique_count`, whose flat state keeps
+//! clear of DataFusion 55's distinct-aggregate memory growth (shared/PERFORMANCE.md).
 
+pub mod fusion;
 mod graph;
 
+pub use fusion::{Scan, plan as plan_scans};
 pub use graph::{cycle_error, find_cycle, levels};
 
 use crate::catalog::TagDef;
@@ -26,11 +28,11 @@ pub const KEY_COLUMN: &str = "__tf_key";
 pub const VALUE_COLUMN: &str = "__tf_value";
 
 /// The column expression of a tag at its level: its definition with DEFAULT applied.
-/// For a statistic tag, `joined` is the alias of its joined result.
-pub fn tag_expression(tag: &TagDef, joined: Option<&str>) -> String {
+/// For a statistic tag, `joined` is the alias of its joined scan and the column of its value.
+pub fn tag_expression(tag: &TagDef, joined: Option<(&str, &str)>) -> String {
     let value = match (tag.body(), joined) {
-        (Body::Query(_), Some(alias)) => {
-            format!("{}.{}", quote_ident(alias), quote_ident(VALUE_COLUMN))
+        (Body::Query(_), Some((alias, column))) => {
+            format!("{}.{}", quote_ident(alias), quote_ident(column))
         }
         (Body::Query(_), None) => quote_ident(VALUE_COLUMN),
         (Body::Expression(e), _) => format!("({e})"),
@@ -41,10 +43,29 @@ pub fn tag_expression(tag: &TagDef, joined: Option<&str>) -> String {
     }
 }
 
-/// A statistic tag's result, already computed and registered as a table.
+/// A statistic scan joined by key: a registered table or a parenthesised query with the key in
+/// `__tf_key`, and the tags whose values it holds with their columns.
 pub struct Joined<'a> {
-    pub tag: &'a TagDef,
-    pub table: String,
+    pub relation: String,
+    pub columns: Vec<(&'a TagDef, String)>,
+}
+
+impl<'a> Joined<'a> {
+    /// A computed tag result registered as `table` (key and value columns).
+    pub fn table(tag: &'a TagDef, table: &str) -> Self {
+        Joined {
+            relation: quote_ident(table),
+            columns: vec![(tag, VALUE_COLUMN.to_string())],
+        }
+    }
+
+    /// A scan that streams into the join as a subquery.
+    pub fn query(sql: &str, columns: Vec<(&'a TagDef, String)>) -> Self {
+        Joined {
+            relation: format!("({sql})"),
+            columns,
+        }
+    }
 }
 
 /// Builds the profile query.
@@ -66,14 +87,16 @@ pub fn profile_query(
     let mut from = format!("{base} AS __tf_base");
     for (i, j) in joined.iter().enumerate() {
         let alias = format!("__tf_s{i}");
-        select.push(format!(
-            "{} AS {}",
-            tag_expression(j.tag, Some(&alias)),
-            quote_ident(&j.tag.name)
-        ));
+        for (tag, column) in &j.columns {
+            select.push(format!(
+                "{} AS {}",
+                tag_expression(tag, Some((&alias, column))),
+                quote_ident(&tag.name)
+            ));
+        }
         from.push_str(&format!(
             "\n  LEFT JOIN {} AS {alias} ON __tf_base.{k} = {alias}.{}",
-            quote_ident(&j.table),
+            j.relation,
             quote_ident(KEY_COLUMN)
         ));
     }
@@ -121,7 +144,7 @@ mod tests {
     fn defaults_wrap_the_value() {
         let t = tag("n", Body::Query("SELECT 1, 2".into()), Some("0"), &[]);
         assert_eq!(
-            tag_expression(&t, Some("s")),
+            tag_expression(&t, Some(("s", VALUE_COLUMN))),
             "coalesce(\"s\".\"__tf_value\", (0))"
         );
     }
@@ -133,10 +156,7 @@ mod tests {
         let sql = profile_query(
             "id",
             "src",
-            &[Joined {
-                tag: &s,
-                table: "t0".into(),
-            }],
+            &[Joined::table(&s, "t0")],
             &[vec![&r]],
             &["n".into(), "big".into()],
         );

@@ -280,6 +280,9 @@ impl Engine {
                 self.refresh_entity(entity, as_of.as_deref()).await
             }
             Statement::RefreshTag(name) => self.refresh_tag(name).await,
+            Statement::ExplainRefresh { entity, as_of } => {
+                self.explain_refresh(entity, as_of.as_deref()).await
+            }
             Statement::ShowEntities => self.show_entities().await,
             Statement::ShowCategories { entity } => self.show_categories(entity.as_deref()).await,
             Statement::ShowFunctions { like } => self.show_functions(like.as_deref()).await,

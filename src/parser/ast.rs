@@ -41,6 +41,11 @@ pub enum Statement {
         as_of: Option<String>,
     },
     RefreshTag(QualifiedName),
+    /// `EXPLAIN REFRESH ENTITY e [AS OF …]`: the scans and the plan a refresh would run.
+    ExplainRefresh {
+        entity: String,
+        as_of: Option<String>,
+    },
     ShowEntities,
     /// `SHOW CATEGORIES [FOR entity]`: the category tree with tag counts per node.
     ShowCategories {

@@ -276,6 +276,7 @@ impl<'a> TagParser<'a> {
             "DROP" => self.parse_drop()?,
             "ALTER" => self.parse_alter()?,
             "REFRESH" => Some(self.parse_refresh()?),
+            "EXPLAIN" if self.peek_is(&["EXPLAIN", "REFRESH"]) => Some(self.parse_explain_refresh()?),
             "PERSONA" => Some(self.parse_persona()?),
             "PROFILE" => self.parse_profile()?,
             _ => None,
@@ -779,6 +780,17 @@ impl<'a> TagParser<'a> {
             ))
         } else {
             self.expected("ENTITY, TAG or IDENTITY GRAPH after REFRESH")
+        }
+    }
+
+    /// `EXPLAIN REFRESH ENTITY e [AS OF …]`.
+    fn parse_explain_refresh(&mut self) -> Result<Statement> {
+        self.df.parser.next_token(); // EXPLAIN
+        match self.parse_refresh()? {
+            Statement::RefreshEntity { entity, as_of } => {
+                Ok(Statement::ExplainRefresh { entity, as_of })
+            }
+            _ => self.expected("EXPLAIN REFRESH ENTITY <entity>"),
         }
     }
 

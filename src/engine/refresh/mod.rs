@@ -3,6 +3,7 @@
 //! before the commit, so a failed refresh leaves the previous snapshot and the catalog as they
 //! were; only a `failed` row in `tagfusion.snapshots` records that it was tried.
 
+mod scans;
 mod stats;
 
 use std::collections::BTreeSet;
@@ -13,11 +14,12 @@ use chrono::{DateTime, SubsecRound, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
-use datafusion::prelude::{Expr, SessionContext, cast, ident, lit};
+use datafusion::prelude::{DataFrame, Expr, SessionContext, cast, ident, lit};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{Catalog, EntityDef, RunStatus, SegmentDef, SnapshotRecord, TagDef, store};
-use crate::compiler::{self, Joined, KEY_COLUMN, VALUE_COLUMN};
+use crate::compiler::fusion::keyed;
+use crate::compiler::{self, Joined, KEY_COLUMN, Scan, VALUE_COLUMN};
 use crate::engine::output::{Cell, table};
 use crate::engine::registry::{profile_history_path, snapshot_literal};
 use crate::engine::scratch::Scratch;
@@ -27,10 +29,10 @@ use crate::parser::{QualifiedName, quote_ident};
 use crate::warehouse::{WriteMode, delta_compatible};
 
 /// What a refresh computes and where it starts from.
-struct RefreshJob<'a> {
-    entity: &'a EntityDef,
+struct RefreshJob {
+    entity: EntityDef,
     /// Every tag of the entity (catalog order).
-    tags: &'a [TagDef],
+    tags: Vec<TagDef>,
     /// The tags to compute.
     selected: BTreeSet<String>,
     /// Tags already in the snapshot and kept as they are (REFRESH TAG).
@@ -42,6 +44,16 @@ struct RefreshJob<'a> {
     segments: Vec<SegmentDef>,
 }
 
+impl RefreshJob {
+    /// The selected tags computed by a query of their own (statistic tags), in catalog order.
+    fn statistics(&self) -> Vec<&TagDef> {
+        self.tags
+            .iter()
+            .filter(|t| self.selected.contains(&t.name) && t.body().is_query())
+            .collect()
+    }
+}
+
 impl Engine {
     pub(in crate::engine) async fn refresh_entity(
         &self,
@@ -50,11 +62,24 @@ impl Engine {
     ) -> Result<Output> {
         let _w = self.write_lock.lock().await;
         let catalog = self.catalog_to_change();
-        let def = catalog.entity(entity)?.clone();
         let started = Utc::now();
+        let job = self.entity_job(&catalog, entity, as_of, started).await?;
+        self.run_refresh(catalog, job, "refresh entity".to_string(), started)
+            .await
+    }
+
+    /// REFRESH ENTITY's job: every active tag, as of `as_of` (or `now`).
+    async fn entity_job(
+        &self,
+        catalog: &Catalog,
+        entity: &str,
+        as_of: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshJob> {
+        let def = catalog.entity(entity)?.clone();
         let as_of = match as_of {
             Some(expr) => self.eval_timestamp(expr).await?,
-            None => started,
+            None => now,
         }
         .trunc_subsecs(6);
         let tags = catalog.tags_of(entity).to_vec();
@@ -63,17 +88,66 @@ impl Engine {
             .filter(|t| t.is_active())
             .map(|t| t.name.clone())
             .collect();
-        let job = RefreshJob {
-            entity: &def,
-            tags: &tags,
+        Ok(RefreshJob {
+            entity: def,
+            tags,
             selected,
             kept: Vec::new(),
             as_of,
             from_snapshot: false,
             segments: catalog.segments_of(entity).to_vec(),
-        };
-        self.run_refresh(catalog, job, "refresh entity".to_string(), started)
-            .await
+        })
+    }
+
+    /// `EXPLAIN REFRESH ENTITY`: how each statistic tag is scanned, then DataFusion's plan of the
+    /// profile query a refresh would write (checked scans shown as their own queries).
+    pub(in crate::engine) async fn explain_refresh(
+        &self,
+        entity: &str,
+        as_of: Option<&str>,
+    ) -> Result<Output> {
+        let catalog = self.catalog();
+        let job = self.entity_job(&catalog, entity, as_of, Utc::now()).await?;
+        let rctx = self.refresh_context(job.as_of)?;
+        let statistics = job.statistics();
+        let scans = scans::plan(&rctx, &statistics);
+        let mut rows = Vec::new();
+        let mut joined = Vec::new();
+        for scan in &scans {
+            let (kind, sql) = match scan {
+                Scan::Fused { sql, .. } => ("fused scan", sql.clone()),
+                Scan::Grouped { sql, .. } => ("grouped scan", sql.clone()),
+                Scan::Checked { tag } => ("checked scan", keyed(&tag.definition)),
+            };
+            let names: Vec<String> = scan.tags().iter().map(|t| t.name.clone()).collect();
+            rows.push(vec![
+                Cell::from(kind),
+                Cell::from(names.join(", ")),
+                Cell::from(sql.clone()),
+            ]);
+            joined.push(Joined::query(&sql, scan.columns()));
+        }
+        let (df, sql) = self.profile_frame(&rctx, &job, &joined).await?;
+        // The whole query as SQL (before the casts to the tags' recorded types and the sort by
+        // key), e.g. to run it through plain DataFusion and compare.
+        rows.push(vec![Cell::from("profile sql"), Cell::from(""), Cell::from(sql)]);
+        for batch in df.explain(false, false)?.collect().await? {
+            let (kinds, plans) = (batch.column(0), batch.column(1));
+            for i in 0..batch.num_rows() {
+                let text = |a: &datafusion::arrow::array::ArrayRef| {
+                    ScalarValue::try_from_array(a, i).map(|v| match v {
+                        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s,
+                        other => other.to_string(),
+                    })
+                };
+                rows.push(vec![
+                    Cell::from(text(kinds)?),
+                    Cell::from(""),
+                    Cell::from(text(plans)?),
+                ]);
+            }
+        }
+        table(&["step", "tags", "plan"], rows)
     }
 
     pub(in crate::engine) async fn refresh_tag(&self, name: &QualifiedName) -> Result<Output> {
@@ -133,8 +207,8 @@ impl Engine {
             .map(|t| t.name.clone())
             .collect();
         let job = RefreshJob {
-            entity: &def,
-            tags: &tags,
+            entity: def,
+            tags,
             selected,
             kept,
             as_of: latest.snapshot_at,
@@ -148,7 +222,7 @@ impl Engine {
     async fn run_refresh(
         &self,
         mut catalog: Catalog,
-        job: RefreshJob<'_>,
+        job: RefreshJob,
         operation: String,
         started: DateTime<Utc>,
     ) -> Result<Output> {
@@ -181,7 +255,7 @@ impl Engine {
         // Health of what was refreshed; the snapshot is committed already, so a failure here
         // is reported without undoing it.
         let refreshed: Vec<String> = job.selected.iter().cloned().collect();
-        self.write_tag_stats(&catalog, job.entity, job.as_of, &refreshed)
+        self.write_tag_stats(&catalog, &job.entity, job.as_of, &refreshed)
             .await
             .map_err(|e| {
                 Error::invalid(format!(
@@ -246,26 +320,51 @@ impl Engine {
     }
 
     /// Computes the snapshot and commits it; returns the number of rows written.
-    async fn compute_and_write(&self, job: &RefreshJob<'_>) -> Result<usize> {
-        let entity = job.entity;
+    async fn compute_and_write(&self, job: &RefreshJob) -> Result<usize> {
+        let entity = &job.entity;
         let rctx = self.refresh_context(job.as_of)?;
-        let levels = compiler::levels(job.tags, &job.selected)?;
-        let statistics: Vec<&TagDef> = job
-            .tags
+        let statistics = job.statistics();
+        let scans = scans::plan(&rctx, &statistics);
+        let checked = scans
             .iter()
-            .filter(|t| job.selected.contains(&t.name) && t.body().is_query())
-            .collect();
-
-        let progress = self.progress_bar(statistics.len() as u64 + 1, &entity.name);
+            .filter(|s| matches!(s, Scan::Checked { .. }))
+            .count();
+        let progress = self.progress_bar(checked as u64 + 1, &entity.name);
         let mut scratch = Scratch::new(&self.ctx);
-        let mut joined = Vec::new();
-        for tag in &statistics {
-            progress.set_message(format!("{}.{}", entity.name, tag.name));
-            let table = self.compute_statistic(&rctx, &mut scratch, tag).await?;
-            joined.push(Joined { tag, table });
-            progress.inc(1);
-        }
+        let joined = self
+            .statistic_joins(&rctx, &mut scratch, scans, &progress)
+            .await?;
+        let (df, _) = self.profile_frame(&rctx, job, &joined).await?;
 
+        progress.set_message(format!("{}: computing and writing the snapshot", entity.name));
+        // Always "replace where snapshot_at = as of": a snapshot written again (or by a refresh
+        // whose catalog record was lost) is replaced, never duplicated, and two processes
+        // writing the same snapshot at once conflict in Delta — one commits, the other fails.
+        let mode = WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))));
+        let (plan, state) = (df.logical_plan().clone(), rctx.state());
+        let written = self
+            .warehouse
+            .write_plan(&profile_history_path(&entity.name), plan, &state, mode)
+            .await;
+        if let Err(e) = written {
+            progress.finish_and_clear();
+            return Err(self.name_failing_tag(&rctx, &statistics, e).await);
+        }
+        progress.finish_and_clear();
+        self.count_rows(&entity.name, job.as_of).await
+    }
+
+    /// The snapshot's rows: the profile query over `joined` statistic scans, with the segments'
+    /// membership columns, in warehouse types, sorted by key (so a key lookup can skip files by
+    /// their statistics).
+    async fn profile_frame(
+        &self,
+        rctx: &SessionContext,
+        job: &RefreshJob,
+        joined: &[Joined<'_>],
+    ) -> Result<(DataFrame, String)> {
+        let entity = &job.entity;
+        let levels = compiler::levels(&job.tags, &job.selected)?;
         let base = if job.from_snapshot {
             self.snapshot_base(entity, &job.kept).await?
         } else {
@@ -277,8 +376,8 @@ impl Engine {
             .filter(|t| job.selected.contains(&t.name) || job.kept.contains(&t.name))
             .map(|t| t.name.clone())
             .collect();
-        let sql = compiler::profile_query(&entity.key, &base, &joined, &levels, &output);
-        let (sql, segments) = self.with_segments(&rctx, sql, &job.segments, &output).await;
+        let sql = compiler::profile_query(&entity.key, &base, joined, &levels, &output);
+        let (sql, segments) = self.with_segments(rctx, sql, &job.segments, &output).await;
         let df = rctx.sql(&sql).await.map_err(|e| {
             Error::invalid(format!(
                 "compiling the profile of {} failed: {}",
@@ -286,25 +385,12 @@ impl Engine {
                 Error::from(e)
             ))
         })?;
-
-        // Sorted by key so a key lookup can skip files by their statistics.
         let key_type = delta_compatible(df.schema().field(0).data_type());
         let columns = snapshot_columns(job, key_type, &output, &segments)?;
         let df = df
             .select(columns)?
             .sort(vec![ident(&entity.key).sort(true, true)])?;
-
-        progress.set_message(format!("{}: writing snapshot", entity.name));
-        // Always "replace where snapshot_at = as of": a snapshot written again (or by a refresh
-        // whose catalog record was lost) is replaced, never duplicated, and two processes
-        // writing the same snapshot at once conflict in Delta — one commits, the other fails.
-        let mode = WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))));
-        let (plan, state) = (df.logical_plan().clone(), rctx.state());
-        self.warehouse
-            .write_plan(&profile_history_path(&entity.name), plan, &state, mode)
-            .await?;
-        progress.finish_and_clear();
-        self.count_rows(&entity.name, job.as_of).await
+        Ok((df, sql))
     }
 
     /// Adds each segment as a boolean column over the profile query, dependencies first. A
@@ -465,7 +551,7 @@ pub(in crate::engine) fn segment_column(segment: &str) -> String {
 /// The columns of a snapshot: the key as `key_type`, the `output` tags with their types as
 /// recorded at CREATE, the `segments` as boolean membership columns, then the snapshot time.
 fn snapshot_columns(
-    job: &RefreshJob<'_>,
+    job: &RefreshJob,
     key_type: DataType,
     output: &[String],
     segments: &[String],
@@ -494,11 +580,9 @@ mod tests {
 
     #[test]
     fn snapshot_columns_are_key_tags_segments_then_time() {
-        let entity = testing::entity("c");
-        let tags = [testing::tag("c", "orders")];
         let job = RefreshJob {
-            entity: &entity,
-            tags: &tags,
+            entity: testing::entity("c"),
+            tags: vec![testing::tag("c", "orders")],
             selected: BTreeSet::new(),
             kept: Vec::new(),
             as_of: Utc::now(),
