@@ -87,6 +87,20 @@ class Side:
         return max(m.peak_rss_mb for m in self.runs)
 
 
+@dataclass
+class Difference:
+    """A column of one side whose checksum differs from DuckDB's.
+
+    problem: "values" (then `count` rows differ, a few in `examples` as (key, DuckDB's value,
+    the side's value)), "missing" or "extra" (the column), or "rows" (row count or keys).
+    """
+
+    column: str
+    problem: str
+    count: int = 0
+    examples: list = field(default_factory=list)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Full REFRESH of the retail template: TagFusion next to DuckDB."
@@ -306,7 +320,7 @@ def overall(checksums: dict) -> str:
 
 
 def differences(con, reference: tuple, other: tuple) -> list:
-    """Columns whose checksums differ, with the differing rows' count and a few examples.
+    """The Differences of `other` from `reference`, in the reference's column order.
 
     `reference` and `other` are (relation, names, checksum) of two sides.
     """
@@ -316,15 +330,15 @@ def differences(con, reference: tuple, other: tuple) -> list:
         if sums.get(column) == ref_sums[column]:
             continue
         if column == "(rows)":
-            out.append((column, None, []))
-            continue
-        if column not in sums:
-            out.append((column, "missing", []))
-            continue
-        out.append((column, *differing_rows(con, (ref_rel, ref_names), (rel, names), column)))
+            out.append(Difference(column, "rows"))
+        elif column not in sums:
+            out.append(Difference(column, "missing"))
+        else:
+            count, examples = differing_rows(con, (ref_rel, ref_names), (rel, names), column)
+            out.append(Difference(column, "values", count, examples))
     for column in sums:
         if column not in ref_sums:
-            out.append((column, "extra", []))
+            out.append(Difference(column, "extra"))
     return out
 
 
@@ -367,8 +381,7 @@ def run_sides(args, warehouse: Path, base: Path, sides: dict, profile_sql) -> No
         )
     for run in range(1, args.runs + 1):
         for name, command in commands.items():
-            for stale in out.glob(f"{name}.parquet"):
-                stale.unlink()
+            (out / f"{name}.parquet").unlink(missing_ok=True)
             m = measure(command, logs / f"{name}-{run}.log")
             sides[name].runs.append(m)
             print(f"run {run}: {SIDE_LABELS[name]:<18} {m.seconds:8.2f} s  {m.peak_rss_mb:8.1f} MB")
@@ -427,18 +440,19 @@ def print_table(sides: dict) -> None:
 
 
 def report_differences(name: str, diffs: list) -> None:
-    print(f"\n{SIDE_LABELS[name]} differs from DuckDB in {len(diffs)} column(s): "
-          + ", ".join(column for column, _, _ in diffs))
-    column, count, examples = diffs[0]
-    if count == "missing" or count == "extra":
-        print(f"  first: {column} is {count} on the {SIDE_LABELS[name]} side")
-        return
-    if count is None:
+    label = SIDE_LABELS[name]
+    print(f"\n{label} differs from DuckDB in {len(diffs)} column(s): "
+          + ", ".join(d.column for d in diffs))
+    first = diffs[0]
+    if first.problem in ("missing", "extra"):
+        print(f"  first: {first.column} is {first.problem} on the {label} side")
+    elif first.problem == "rows":
         print("  first: the number of rows or the set of keys differs")
-        return
-    print(f"  first: {column}, {count} customer(s) differ; e.g. ({KEY}: DuckDB | {SIDE_LABELS[name]})")
-    for key, ref_value, value in examples:
-        print(f"    {key}: {ref_value} | {value}")
+    else:
+        print(f"  first: {first.column}, {first.count} customer(s) differ; "
+              f"e.g. ({KEY}: DuckDB | {label})")
+        for key, ref_value, value in first.examples:
+            print(f"    {key}: {ref_value} | {value}")
 
 
 def main() -> None:
