@@ -84,7 +84,7 @@ CREATE OR REPLACE TAG client.days_since_last_txn CATEGORY '行为/交易' DESCRI
   AS days_since(last_txn_at);
 
 CREATE OR REPLACE TAG client.txn_gap_days CATEGORY '行为/交易' DESCRIPTION '平均交易间隔天数 (至少两笔)' OWNER 'ops-team'
-  AS (SELECT client_id, date_part('epoch', max(ts) - min(ts)) / 86400.0 / (count(*) - 1) FROM transactions
+  AS (SELECT client_id, (date_part('epoch', max(ts)) - date_part('epoch', min(ts))) / 86400.0 / (count(*) - 1) FROM transactions
       WHERE ts <= as_of() GROUP BY client_id HAVING count(*) >= 2);
 
 CREATE OR REPLACE TAG client.active_months_365d CATEGORY '行为/交易' DESCRIPTION '近一年有交易的月份数' OWNER 'ops-team'

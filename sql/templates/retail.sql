@@ -134,7 +134,7 @@ CREATE OR REPLACE TAG customer.app_activity_level CATEGORY '行为/APP' DESCRIPT
   AS activity_level(app_active_days_30d, 15, 5);
 
 CREATE OR REPLACE TAG customer.purchase_gap_days CATEGORY '行为/购买' DESCRIPTION '平均购买间隔天数 (至少两单)' OWNER 'growth-team'
-  AS (SELECT customer_id, date_part('epoch', max(ts) - min(ts)) / 86400.0 / (count(*) - 1) FROM orders
+  AS (SELECT customer_id, (date_part('epoch', max(ts)) - date_part('epoch', min(ts))) / 86400.0 / (count(*) - 1) FROM orders
       WHERE ts <= as_of() GROUP BY customer_id HAVING count(*) >= 2);
 
 CREATE OR REPLACE TAG customer.churn_warning CATEGORY '生命周期/预警' DESCRIPTION '流失预警: 距上次购买超过平均间隔的2倍' OWNER 'growth-team'

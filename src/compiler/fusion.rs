@@ -489,7 +489,8 @@ mod tests {
             ),
         ];
         let refs: Vec<&TagDef> = tags.iter().collect();
-        let [Scan::Fused { sql, .. }] = plan(&refs, &is_aggregate).as_slice() else {
+        let scans = plan(&refs, &is_aggregate);
+        let [Scan::Fused { sql, .. }] = scans.as_slice() else {
             panic!("expected one fused scan");
         };
         assert!(sql.ends_with("WHERE ((event = 'share') OR (event = 'view'))\nGROUP BY customer_id"), "{sql}");

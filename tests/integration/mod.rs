@@ -4,6 +4,7 @@ mod identity;
 mod models;
 mod repl;
 mod report;
+mod refresh;
 mod s3;
 mod server;
 mod warehouse;

@@ -1,0 +1,44 @@
+//! REFRESH from the command line: `EXPLAIN REFRESH ENTITY` shows the fused scan and the plan a
+//! refresh runs (tests/slt/explain_refresh.slt checks the values it computes).
+
+use super::{Sandbox, setup_sql, tags_sql};
+
+#[test]
+fn explain_refresh_shows_one_fused_scan_per_table_and_the_plan() {
+    let s = Sandbox::new();
+    let setup = s.write("setup.sql", &format!("{}\n{}", setup_sql(), tags_sql()));
+    s.ok(&["run", setup.to_str().unwrap_or_default()]);
+    let out = s.ok(&[
+        "--format",
+        "json",
+        "run",
+        "-c",
+        "EXPLAIN REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
+    ]);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .flat_map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(serde_json::Value::Array(rows)) => rows,
+            Ok(row) => vec![row],
+            Err(e) => panic!("not JSON: {e}: {l}"),
+        })
+        .collect();
+    let steps: Vec<&str> = rows.iter().filter_map(|r| r["step"].as_str()).collect();
+    // orders_30d and spend_30d read `orders` by customer_id: one scan, its window a FILTER.
+    assert_eq!(
+        steps,
+        ["fused scan", "profile sql", "logical_plan", "physical_plan"],
+        "{out}"
+    );
+    assert_eq!(rows[0]["tags"], "orders_30d, spend_30d");
+    let scan = rows[0]["plan"].as_str().unwrap_or_default();
+    assert!(
+        scan.contains("sum(amount) FILTER (WHERE ts > as_of() - INTERVAL '30 days')")
+            || scan.contains("FROM orders\nWHERE (ts > as_of() - INTERVAL '30 days') AND (ts <= as_of())"),
+        "{scan}"
+    );
+    let physical = rows[3]["plan"].as_str().unwrap_or_default();
+    assert_eq!(physical.matches("AggregateExec: mode=Partial").count(), 1, "{physical}");
+    assert!(physical.contains("HashJoinExec"), "{physical}");
+}
