@@ -5,6 +5,7 @@
 //! - finance: clients, holdings, transactions, referrals → `sql/templates/finance.sql`
 
 pub mod finance;
+pub mod ordered;
 pub mod retail;
 
 use std::io::IsTerminal;
