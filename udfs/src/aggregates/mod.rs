@@ -1,11 +1,13 @@
 //! Behaviour aggregates that statistic tags need and SQL lacks: most frequent value, top-N list,
 //! unique list and count, an ordered funnel within a window and retention flags. Each runs as a
 //! `GroupsAccumulator`, the fast path for `GROUP BY customer_id`: the frequency aggregates with
-//! their own flat state ([`frequency_groups`]), the others through [`groups`].
+//! their own flat state ([`frequency_groups`]), `window_funnel` with a flat event arena
+//! ([`funnel_groups`]), `retention` through [`groups`].
 
 mod frequency;
 mod frequency_groups;
 mod funnel;
+mod funnel_groups;
 pub(crate) mod groups;
 mod interner;
 mod values;
@@ -50,5 +52,7 @@ pub(crate) fn literal_arg(
 
 #[cfg(test)]
 mod frequency_tests;
+#[cfg(test)]
+mod funnel_tests;
 #[cfg(test)]
 mod tests;
