@@ -1,25 +1,24 @@
 //! Value-frequency aggregates: `most_frequent(x)`, `top_n(x, n)`, `unique_list(x)`,
-//! `unique_count(x)`. One per-group state — a hash map from value to count — serves all four.
+//! `unique_count(x)`. One state — how often each group saw each value — serves all four; it is
+//! kept flat for all groups at once ([`super::frequency_groups`]).
 //!
 //! `unique_count` is also the way around the distinct-aggregate memory trap of
 //! PERFORMANCE.md: it is an ordinary aggregate, so it can sit next to `count(*)` and `sum(…)` in
 //! one GROUP BY over a million customers without DataFusion's distinct rewrite.
 
-use std::marker::PhantomData;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, ListArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{HashMap, Result, exec_err, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::groups::{GroupAggregate, Groups, Single};
+use super::frequency_groups::{FrequencyGroups, FrequencySingle};
 use super::literal_arg;
-use super::values::{Key, KeyKind, from_keys, list, to_keys, u64_lists, value_type};
+use super::values::{KeyKind, value_type};
 
 /// What a frequency aggregate returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,140 +31,6 @@ pub enum Output {
     UniqueList,
     /// The number of distinct values.
     UniqueCount,
-}
-
-#[derive(Debug)]
-struct Frequency<K> {
-    output: Output,
-    /// The type values are returned in (the argument's type).
-    value_type: DataType,
-    kind: KeyKind,
-    key: PhantomData<fn() -> K>,
-}
-
-impl<K: Key> Frequency<K> {
-    /// The state's entries, most frequent first (ties: smaller value first).
-    fn ranked(state: &HashMap<K, u64>) -> Vec<(&K, u64)> {
-        let mut entries: Vec<(&K, u64)> = state.iter().map(|(k, c)| (k, *c)).collect();
-        entries.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        entries
-    }
-
-    fn values_list(&self, lengths: Vec<Option<usize>>, keys: Vec<&K>) -> Result<ArrayRef> {
-        let values = from_keys(&K::build(keys.into_iter().map(Some)), &self.value_type)?;
-        list(&self.value_type, lengths, values)
-    }
-}
-
-impl<K: Key> GroupAggregate for Frequency<K> {
-    type State = HashMap<K, u64>;
-    type Rows = K::Array;
-    type Partials = (ListArray, K::Array, UInt64Array);
-
-    fn rows(&self, values: &[ArrayRef]) -> Result<K::Array> {
-        K::downcast(&to_keys(&values[0], self.kind)?)
-    }
-
-    fn update(&self, state: &mut Self::State, rows: &K::Array, row: usize) -> usize {
-        if rows.is_null(row) {
-            return 0;
-        }
-        add(state, K::get(rows, row), 1)
-    }
-
-    fn partials(&self, values: &[ArrayRef]) -> Result<Self::Partials> {
-        let Some(lists) = values[0].as_any().downcast_ref::<ListArray>() else {
-            return exec_err!("frequency state: expected a list of values");
-        };
-        let keys = K::downcast(&to_keys(lists.values(), self.kind)?)?;
-        let (_, counts) = u64_lists(&values[1])?;
-        Ok((lists.clone(), keys, counts))
-    }
-
-    fn merge(
-        &self,
-        state: &mut Self::State,
-        (lists, keys, counts): &Self::Partials,
-        row: usize,
-    ) -> usize {
-        if lists.is_null(row) {
-            return 0;
-        }
-        let offsets = lists.value_offsets();
-        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-        (start..end)
-            .map(|i| add(state, K::get(keys, i), counts.value(i)))
-            .sum()
-    }
-
-    fn state(&self, states: &[Self::State]) -> Result<Vec<ArrayRef>> {
-        let lengths: Vec<Option<usize>> = states.iter().map(|s| Some(s.len())).collect();
-        let keys: Vec<&K> = states.iter().flat_map(|s| s.keys()).collect();
-        let counts: UInt64Array = states.iter().flat_map(|s| s.values().copied()).collect();
-        Ok(vec![
-            self.values_list(lengths.clone(), keys)?,
-            list(&DataType::UInt64, lengths, Arc::new(counts))?,
-        ])
-    }
-
-    fn evaluate(&self, states: &[Self::State]) -> Result<ArrayRef> {
-        match self.output {
-            Output::UniqueCount => Ok(Arc::new(
-                states
-                    .iter()
-                    .map(|s| Some(s.len() as i64))
-                    .collect::<Int64Array>(),
-            )),
-            Output::MostFrequent => {
-                let best = states
-                    .iter()
-                    .map(|s| Self::ranked(s).first().map(|(k, _)| *k));
-                from_keys(&K::build(best), &self.value_type)
-            }
-            Output::TopN(n) => {
-                let mut lengths = Vec::with_capacity(states.len());
-                let mut keys = Vec::new();
-                for s in states {
-                    if s.is_empty() {
-                        lengths.push(None);
-                        continue;
-                    }
-                    let top = Self::ranked(s);
-                    let take = top.len().min(n);
-                    lengths.push(Some(take));
-                    keys.extend(top.into_iter().take(take).map(|(k, _)| k));
-                }
-                self.values_list(lengths, keys)
-            }
-            Output::UniqueList => {
-                let mut lengths = Vec::with_capacity(states.len());
-                let mut keys = Vec::new();
-                for s in states {
-                    if s.is_empty() {
-                        lengths.push(None);
-                        continue;
-                    }
-                    let mut sorted: Vec<&K> = s.keys().collect();
-                    sorted.sort_unstable();
-                    lengths.push(Some(sorted.len()));
-                    keys.extend(sorted);
-                }
-                self.values_list(lengths, keys)
-            }
-        }
-    }
-}
-
-fn add<K: Key>(state: &mut HashMap<K, u64>, key: &K::Ref, count: u64) -> usize {
-    if let Some(c) = state.get_mut(key) {
-        *c += count;
-        0
-    } else {
-        let key = K::own(key);
-        let bytes = size_of::<(K, u64)>() + key.heap();
-        state.insert(key, count);
-        bytes
-    }
 }
 
 /// The SQL functions: one struct, four names.
@@ -212,26 +77,6 @@ impl FrequencyUdaf {
         };
         Ok((output, value_type(input), KeyKind::of(input)))
     }
-}
-
-macro_rules! by_kind {
-    ($self:ident, $args:ident, $wrap:ident) => {{
-        let (output, value_type, kind) = $self.aggregate(&$args)?;
-        match kind {
-            KeyKind::Int => Box::new($wrap::new(Arc::new(Frequency::<i64> {
-                output,
-                value_type,
-                kind,
-                key: PhantomData,
-            }))),
-            KeyKind::Text => Box::new($wrap::new(Arc::new(Frequency::<Box<str>> {
-                output,
-                value_type,
-                kind,
-                key: PhantomData,
-            }))),
-        }
-    }};
 }
 
 impl AggregateUDFImpl for FrequencyUdaf {
@@ -283,7 +128,11 @@ impl AggregateUDFImpl for FrequencyUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(by_kind!(self, args, Single))
+        let (output, value_type, kind) = self.aggregate(&args)?;
+        Ok(match kind {
+            KeyKind::Int => Box::new(FrequencySingle::<i64>::new(output, value_type)?),
+            KeyKind::Text => Box::new(FrequencySingle::<Box<str>>::new(output, value_type)?),
+        })
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -294,7 +143,11 @@ impl AggregateUDFImpl for FrequencyUdaf {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(by_kind!(self, args, Groups))
+        let (output, value_type, kind) = self.aggregate(&args)?;
+        Ok(match kind {
+            KeyKind::Int => Box::new(FrequencyGroups::<i64>::new(output, value_type)),
+            KeyKind::Text => Box::new(FrequencyGroups::<Box<str>>::new(output, value_type)),
+        })
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
 };
 
+use super::funnel_groups::FunnelGroups;
 use super::groups::{GroupAggregate, Groups, Single};
 use super::literal_arg;
 use super::values::list;
@@ -70,10 +71,10 @@ fn ticks(ts: &ArrayRef) -> Result<Int64Array> {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug)]
-struct Funnel {
+pub(super) struct Funnel {
     /// The window in the unit of the ticks.
-    window: i64,
-    steps: usize,
+    pub(super) window: i64,
+    pub(super) steps: usize,
 }
 
 /// The funnel level reached by `events` = (tick, step) pairs, steps numbered from 1.
@@ -273,7 +274,7 @@ impl AggregateUDFImpl for WindowFunnel {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Groups::new(self.funnel(&args)?)))
+        Ok(Box::new(FunnelGroups::new(self.funnel(&args)?)))
     }
 
     fn default_value(&self, _data_type: &DataType) -> Result<datafusion::common::ScalarValue> {

@@ -1,10 +1,15 @@
 //! Behaviour aggregates that statistic tags need and SQL lacks: most frequent value, top-N list,
 //! unique list and count, an ordered funnel within a window and retention flags. Each runs as a
-//! `GroupsAccumulator` (see [`groups`]), the fast path for `GROUP BY customer_id`.
+//! `GroupsAccumulator`, the fast path for `GROUP BY customer_id`: the frequency aggregates with
+//! their own flat state ([`frequency_groups`]), `window_funnel` with a flat event arena
+//! ([`funnel_groups`]), `retention` through [`groups`].
 
 mod frequency;
+mod frequency_groups;
 mod funnel;
+mod funnel_groups;
 pub(crate) mod groups;
+mod interner;
 mod values;
 
 pub use frequency::{FrequencyUdaf, Output};
@@ -45,5 +50,9 @@ pub(crate) fn literal_arg(
     }
 }
 
+#[cfg(test)]
+mod frequency_tests;
+#[cfg(test)]
+mod funnel_tests;
 #[cfg(test)]
 mod tests;

@@ -30,7 +30,7 @@ CREATE TABLE events (customer VARCHAR, ts TIMESTAMP, event VARCHAR, category VAR
  ('c3', TIMESTAMP '2026-06-05 02:00:00', 'pay',      NULL,    1),
  ('c4', TIMESTAMP '2026-06-04 12:00:00', 'pay',      NULL,    NULL)";
 
-async fn contexts() -> Vec<(&'static str, SessionContext)> {
+pub(super) async fn contexts() -> Vec<(&'static str, SessionContext)> {
     let mut out = Vec::new();
     for (name, skip_partial) in [("grouped", false), ("partial skipped", true)] {
         let mut config = with_config(SessionConfig::new().with_target_partitions(3));
@@ -57,7 +57,7 @@ async fn contexts() -> Vec<(&'static str, SessionContext)> {
 }
 
 /// The result rows, each as its values joined by " | " (NULL as "NULL").
-async fn table(ctx: &SessionContext, sql: &str) -> Vec<String> {
+pub(super) async fn table(ctx: &SessionContext, sql: &str) -> Vec<String> {
     let batches = ctx
         .sql(sql)
         .await
@@ -81,7 +81,7 @@ async fn table(ctx: &SessionContext, sql: &str) -> Vec<String> {
     rows
 }
 
-fn lines(expected: &[&str]) -> Vec<String> {
+pub(super) fn lines(expected: &[&str]) -> Vec<String> {
     expected.iter().map(|s| s.to_string()).collect()
 }
 

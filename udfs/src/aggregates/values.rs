@@ -1,18 +1,13 @@
-//! Aggregate values as hashable keys: integers, dates and timestamps as `i64`, everything else by
-//! its text. Values go back to the argument's own type on the way out, so `most_frequent(city)`
-//! is a string and `most_frequent(CAST(ts AS DATE))` a date.
+//! Aggregate values as keys: integers, dates and timestamps as `i64`, everything else by its
+//! text (interned as ids by [`super::interner`]). Values go back to the argument's own type on
+//! the way out, so `most_frequent(city)` is a string and `most_frequent(CAST(ts AS DATE))` a date.
 
-use std::borrow::Borrow;
-use std::fmt::Debug;
-use std::hash::Hash;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, ListArray, StringArray, UInt64Array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, UInt64Array};
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Field, UInt64Type};
 use datafusion::common::{Result, exec_err};
 
 /// How values of an argument type are kept.
@@ -68,67 +63,6 @@ pub(crate) fn from_keys(keys: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         _ => keys.clone(),
     };
     Ok(cast(&keys, to)?)
-}
-
-/// A value as a hash key.
-pub(crate) trait Key:
-    Hash + Eq + Ord + Clone + Debug + Send + Sync + Borrow<Self::Ref> + 'static
-{
-    type Ref: ?Sized + Hash + Eq;
-    type Array: Array + Clone + 'static;
-    fn downcast(keys: &ArrayRef) -> Result<Self::Array>;
-    fn get(array: &Self::Array, i: usize) -> &Self::Ref;
-    fn own(r: &Self::Ref) -> Self;
-    /// Heap bytes of one key (for memory accounting).
-    fn heap(&self) -> usize;
-    /// An array of keys, NULL for `None`.
-    fn build<'a>(keys: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef;
-}
-
-impl Key for i64 {
-    type Ref = i64;
-    type Array = Int64Array;
-    fn downcast(keys: &ArrayRef) -> Result<Int64Array> {
-        match keys.as_primitive_opt::<Int64Type>() {
-            Some(a) => Ok(a.clone()),
-            None => exec_err!("expected Int64 keys, got {}", keys.data_type()),
-        }
-    }
-    fn get(array: &Int64Array, i: usize) -> &i64 {
-        &array.values()[i]
-    }
-    fn own(r: &i64) -> i64 {
-        *r
-    }
-    fn heap(&self) -> usize {
-        0
-    }
-    fn build<'a>(keys: impl Iterator<Item = Option<&'a i64>>) -> ArrayRef {
-        Arc::new(keys.map(|k| k.copied()).collect::<Int64Array>())
-    }
-}
-
-impl Key for Box<str> {
-    type Ref = str;
-    type Array = StringArray;
-    fn downcast(keys: &ArrayRef) -> Result<StringArray> {
-        match keys.as_string_opt::<i32>() {
-            Some(a) => Ok(a.clone()),
-            None => exec_err!("expected Utf8 keys, got {}", keys.data_type()),
-        }
-    }
-    fn get(array: &StringArray, i: usize) -> &str {
-        array.value(i)
-    }
-    fn own(r: &str) -> Box<str> {
-        r.into()
-    }
-    fn heap(&self) -> usize {
-        self.len()
-    }
-    fn build<'a>(keys: impl Iterator<Item = Option<&'a Box<str>>>) -> ArrayRef {
-        Arc::new(keys.map(|k| k.map(|k| &**k)).collect::<StringArray>())
-    }
 }
 
 /// A list array of `rows` (None = NULL row) whose elements are `values`, concatenated.
