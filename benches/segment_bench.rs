@@ -169,10 +169,7 @@ async fn main() {
         ),
         (
             "behaviour aggregates per customer (orders)",
-            time(&engine, runs, |_| {
-                AGGREGATES_SQL.into()
-            })
-            .await,
+            time(&engine, runs, |_| AGGREGATES_SQL.into()).await,
         ),
         (
             "two-segment overlap (bitmaps vs scan)",

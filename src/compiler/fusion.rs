@@ -180,7 +180,10 @@ impl Shape {
             return None;
         }
         if !fusable_value(value, is_aggregate)
-            || select.having.as_ref().is_some_and(|h| !fusable(h, is_aggregate))
+            || select
+                .having
+                .as_ref()
+                .is_some_and(|h| !fusable(h, is_aggregate))
         {
             return None;
         }
@@ -253,9 +256,7 @@ fn function_name(name: &ObjectName) -> String {
 
 fn has_subquery(e: &Expr) -> bool {
     visit_expressions(e, |e| match e {
-        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
-            ControlFlow::Break(())
-        }
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
     })
     .is_break()
@@ -301,7 +302,15 @@ fn split_and(e: &Expr, out: &mut Vec<Expr>) {
             split_and(left, out);
             split_and(right, out);
         }
-        Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+        Expr::Nested(inner)
+            if matches!(
+                **inner,
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
             split_and(inner, out)
         }
         other => out.push(other.clone()),
@@ -385,7 +394,10 @@ fn fused_sql(members: &[(&TagDef, Shape)], is_aggregate: &dyn Fn(&str) -> bool) 
             conditions.push(format!("count(*) FILTER (WHERE {rest}) > 0"));
         }
         if let Some(having) = &shape.having {
-            conditions.push(format!("({})", filtered(having, rest.as_ref(), is_aggregate)));
+            conditions.push(format!(
+                "({})",
+                filtered(having, rest.as_ref(), is_aggregate)
+            ));
         }
         let column = quote_ident(&fused_column(i));
         columns.push(if conditions.is_empty() {
@@ -448,7 +460,9 @@ mod tests {
         let tags = [
             query_tag(
                 "orders_30d",
-                &format!("SELECT customer_id, count(*) FROM orders WHERE {D30} AND ts <= as_of() GROUP BY customer_id"),
+                &format!(
+                    "SELECT customer_id, count(*) FROM orders WHERE {D30} AND ts <= as_of() GROUP BY customer_id"
+                ),
             ),
             query_tag(
                 "last_order_at",
@@ -456,12 +470,21 @@ mod tests {
             ),
             query_tag(
                 "categories_30d",
-                &format!("SELECT customer_id, count(DISTINCT category) FROM orders WHERE {D30} AND ts <= as_of() GROUP BY customer_id"),
+                &format!(
+                    "SELECT customer_id, count(DISTINCT category) FROM orders WHERE {D30} AND ts <= as_of() GROUP BY customer_id"
+                ),
             ),
         ];
         let refs: Vec<&TagDef> = tags.iter().collect();
         let scans = plan(&refs, &is_aggregate);
-        let [Scan::Fused { sql, tags, relation }] = scans.as_slice() else {
+        let [
+            Scan::Fused {
+                sql,
+                tags,
+                relation,
+            },
+        ] = scans.as_slice()
+        else {
             panic!("expected one fused scan, got {scans:?}");
         };
         assert_eq!(relation, "orders");
@@ -493,7 +516,10 @@ mod tests {
         let [Scan::Fused { sql, .. }] = scans.as_slice() else {
             panic!("expected one fused scan");
         };
-        assert!(sql.ends_with("WHERE ((event = 'share') OR (event = 'view'))\nGROUP BY customer_id"), "{sql}");
+        assert!(
+            sql.ends_with("WHERE ((event = 'share') OR (event = 'view'))\nGROUP BY customer_id"),
+            "{sql}"
+        );
         assert!(
             sql.contains("CASE WHEN count(*) FILTER (WHERE event = 'view') > 0 AND (count(*) FILTER (WHERE event = 'view') >= 2) THEN"),
             "{sql}"
@@ -554,10 +580,22 @@ mod tests {
     #[test]
     fn different_keys_or_tables_do_not_fuse() {
         let tags = [
-            query_tag("a", "SELECT customer_id, count(*) FROM orders GROUP BY customer_id"),
-            query_tag("b", "SELECT customer_id, count(*) FROM app_events GROUP BY customer_id"),
-            query_tag("c", "SELECT o.customer_id, sum(o.amount) FROM orders o GROUP BY o.customer_id"),
-            query_tag("d", "SELECT customer_id, sum(amount) FROM orders GROUP BY customer_id"),
+            query_tag(
+                "a",
+                "SELECT customer_id, count(*) FROM orders GROUP BY customer_id",
+            ),
+            query_tag(
+                "b",
+                "SELECT customer_id, count(*) FROM app_events GROUP BY customer_id",
+            ),
+            query_tag(
+                "c",
+                "SELECT o.customer_id, sum(o.amount) FROM orders o GROUP BY o.customer_id",
+            ),
+            query_tag(
+                "d",
+                "SELECT customer_id, sum(amount) FROM orders GROUP BY customer_id",
+            ),
         ];
         let refs: Vec<&TagDef> = tags.iter().collect();
         let scans = plan(&refs, &is_aggregate);

@@ -276,7 +276,9 @@ impl<'a> TagParser<'a> {
             "DROP" => self.parse_drop()?,
             "ALTER" => self.parse_alter()?,
             "REFRESH" => Some(self.parse_refresh()?),
-            "EXPLAIN" if self.peek_is(&["EXPLAIN", "REFRESH"]) => Some(self.parse_explain_refresh()?),
+            "EXPLAIN" if self.peek_is(&["EXPLAIN", "REFRESH"]) => {
+                Some(self.parse_explain_refresh()?)
+            }
             "PERSONA" => Some(self.parse_persona()?),
             "PROFILE" => self.parse_profile()?,
             _ => None,

@@ -35,10 +35,16 @@ fn explain_refresh_shows_one_fused_scan_per_table_and_the_plan() {
     let scan = rows[0]["plan"].as_str().unwrap_or_default();
     assert!(
         scan.contains("sum(amount) FILTER (WHERE ts > as_of() - INTERVAL '30 days')")
-            || scan.contains("FROM orders\nWHERE (ts > as_of() - INTERVAL '30 days') AND (ts <= as_of())"),
+            || scan.contains(
+                "FROM orders\nWHERE (ts > as_of() - INTERVAL '30 days') AND (ts <= as_of())"
+            ),
         "{scan}"
     );
     let physical = rows[3]["plan"].as_str().unwrap_or_default();
-    assert_eq!(physical.matches("AggregateExec: mode=Partial").count(), 1, "{physical}");
+    assert_eq!(
+        physical.matches("AggregateExec: mode=Partial").count(),
+        1,
+        "{physical}"
+    );
     assert!(physical.contains("HashJoinExec"), "{physical}");
 }

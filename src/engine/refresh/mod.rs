@@ -130,7 +130,11 @@ impl Engine {
         let (df, sql) = self.profile_frame(&rctx, &job, &joined).await?;
         // The whole query as SQL (before the casts to the tags' recorded types and the sort by
         // key), e.g. to run it through plain DataFusion and compare.
-        rows.push(vec![Cell::from("profile sql"), Cell::from(""), Cell::from(sql)]);
+        rows.push(vec![
+            Cell::from("profile sql"),
+            Cell::from(""),
+            Cell::from(sql),
+        ]);
         for batch in df.explain(false, false)?.collect().await? {
             let (kinds, plans) = (batch.column(0), batch.column(1));
             for i in 0..batch.num_rows() {
@@ -336,7 +340,10 @@ impl Engine {
             .await?;
         let (df, _) = self.profile_frame(&rctx, job, &joined).await?;
 
-        progress.set_message(format!("{}: computing and writing the snapshot", entity.name));
+        progress.set_message(format!(
+            "{}: computing and writing the snapshot",
+            entity.name
+        ));
         // Always "replace where snapshot_at = as of": a snapshot written again (or by a refresh
         // whose catalog record was lost) is replaced, never duplicated, and two processes
         // writing the same snapshot at once conflict in Delta — one commits, the other fails.

@@ -64,7 +64,11 @@ impl Engine {
                         .map_err(|e| tag_failed(tag, e.into()))?;
                     joined.push(Joined::query(&sql, columns));
                 }
-                Scan::Fused { tags, sql, relation } => match rctx.sql(&sql).await {
+                Scan::Fused {
+                    tags,
+                    sql,
+                    relation,
+                } => match rctx.sql(&sql).await {
                     Ok(_) => joined.push(Joined::query(&sql, columns)),
                     Err(e) => {
                         tracing::warn!(
@@ -75,10 +79,7 @@ impl Engine {
                             rctx.sql(&sql)
                                 .await
                                 .map_err(|e| tag_failed(tag, e.into()))?;
-                            joined.push(Joined::query(
-                                &sql,
-                                vec![(tag, VALUE_COLUMN.to_string())],
-                            ));
+                            joined.push(Joined::query(&sql, vec![(tag, VALUE_COLUMN.to_string())]));
                         }
                     }
                 },
