@@ -281,7 +281,7 @@ def rendered(column: str, type_name: str) -> str:
     t = type_name.upper()
     numeric = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
-    if t.startswith(numeric):
+    if t.startswith(numeric) and not t.endswith("]"):
         # + 0.0 turns -0.0 into 0.0.
         return f"CAST(round(CAST({quoted} AS DOUBLE), {FLOAT_DECIMALS}) + 0.0 AS VARCHAR)"
     if t.startswith("TIMESTAMP"):
