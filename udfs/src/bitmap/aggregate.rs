@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use croaring::Bitmap;
+use croaring::{Bitmap, Portable};
 use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
@@ -28,6 +28,21 @@ struct Bitmaps {
 enum Input {
     Ids(Vec<Option<u32>>),
     Bitmaps(Vec<Option<Bitmap>>),
+}
+
+/// Bytes one more id takes in a bitmap's array container.
+const ID_BYTES: usize = 2;
+/// Bytes a bitmap's first container takes (the container, its header and first allocation).
+const CONTAINER_BYTES: usize = 64;
+
+/// ORs `other` into `state`; returns how many bytes the state grew by (its serialized size is
+/// a close measure of what roaring holds in memory).
+fn union_into(state: &mut Bitmap, other: &Bitmap) -> usize {
+    let before = state.get_serialized_size_in_bytes::<Portable>();
+    state.or_inplace(other);
+    state
+        .get_serialized_size_in_bytes::<Portable>()
+        .saturating_sub(before)
 }
 
 fn parse_all(function: &str, values: &ArrayRef) -> Result<Vec<Option<Bitmap>>> {
@@ -59,18 +74,20 @@ impl GroupAggregate for Bitmaps {
 
     fn update(&self, state: &mut Bitmap, rows: &Input, row: usize) -> usize {
         match rows {
-            Input::Ids(ids) => {
-                if let Some(id) = ids[row] {
-                    state.add(id);
+            Input::Ids(ids) => match ids[row] {
+                Some(id) => {
+                    let first = state.is_empty();
+                    let added = state.add_checked(id);
+                    // A new id costs two bytes in an array container (the common case for a
+                    // customer's ids); the first one also allocates the bitmap's container.
+                    usize::from(added) * ID_BYTES + usize::from(first && added) * CONTAINER_BYTES
                 }
-                0
-            }
-            Input::Bitmaps(bitmaps) => {
-                if let Some(b) = &bitmaps[row] {
-                    state.or_inplace(b);
-                }
-                0
-            }
+                None => 0,
+            },
+            Input::Bitmaps(bitmaps) => match &bitmaps[row] {
+                Some(b) => union_into(state, b),
+                None => 0,
+            },
         }
     }
 
@@ -79,10 +96,10 @@ impl GroupAggregate for Bitmaps {
     }
 
     fn merge(&self, state: &mut Bitmap, partials: &Self::Partials, row: usize) -> usize {
-        if let Some(b) = &partials[row] {
-            state.or_inplace(b);
+        match &partials[row] {
+            Some(b) => union_into(state, b),
+            None => 0,
         }
-        0
     }
 
     fn state(&self, states: &[Bitmap]) -> Result<Vec<ArrayRef>> {

@@ -147,3 +147,50 @@ async fn bitmap_errors_say_what_to_fix() {
         "NULL stays NULL"
     );
 }
+
+/// The memory pool sees what the per-group bitmaps hold: without a size the pool could not tell
+/// a GROUP BY over millions of keys to spill.
+#[test]
+fn grouped_bitmaps_report_their_memory() {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::logical_expr::{AggregateUDFImpl, function::AccumulatorArgs};
+    use datafusion::physical_expr::expressions::col;
+
+    let schema = Schema::new(vec![Field::new("id", DataType::Int64, true)]);
+    let expr = col("id", &schema).expect("column");
+    let field = Arc::new(Field::new("b", DataType::Binary, false));
+    let args = AccumulatorArgs {
+        return_field: field,
+        schema: &schema,
+        ignore_nulls: false,
+        order_bys: &[],
+        is_reversed: false,
+        name: "bitmap_agg(id)",
+        is_distinct: false,
+        exprs: &[expr],
+        expr_fields: &[Arc::new(Field::new("id", DataType::Int64, true))],
+    };
+    let mut groups = crate::bitmap::BitmapAgg::new()
+        .create_groups_accumulator(args)
+        .expect("accumulator");
+    let empty = groups.size();
+    // 10 groups of 10,000 ids each (a sparse id every 7, so they stay in array containers);
+    // the same rows again add nothing.
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values((0..100_000).map(|i| i * 7)));
+    let group_indices: Vec<usize> = (0..100_000).map(|i| i / 10_000).collect();
+    groups
+        .update_batch(std::slice::from_ref(&ids), &group_indices, None, 10)
+        .expect("update");
+    let filled = groups.size();
+    assert!(
+        filled >= empty + 100_000 * 2,
+        "100,000 ids in 10 bitmaps reported {filled} bytes (empty: {empty})"
+    );
+    groups
+        .update_batch(&[ids], &group_indices, None, 10)
+        .expect("update");
+    assert_eq!(groups.size(), filled, "repeated ids take no more memory");
+}
