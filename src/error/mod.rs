@@ -206,6 +206,23 @@ impl Error {
         }
     }
 
+    /// Whether the error is the memory limit (`--memory-limit`) reached with nothing left to
+    /// spill, whether DataFusion reports it directly or Delta's writer carries it as text.
+    pub fn is_resources_exhausted(&self) -> bool {
+        use datafusion::error::DataFusionError as D;
+        match self.root() {
+            Error::DataFusion(e) => match e.find_root() {
+                D::ResourcesExhausted(_) => true,
+                D::External(inner) => inner
+                    .downcast_ref::<Error>()
+                    .is_some_and(Error::is_resources_exhausted),
+                other => other.to_string().contains(RESOURCES_EXHAUSTED),
+            },
+            Error::Delta(e) => e.to_string().contains(RESOURCES_EXHAUSTED),
+            _ => false,
+        }
+    }
+
     /// The innermost error, without location wrappers.
     pub fn root(&self) -> &Error {
         match self {
@@ -214,6 +231,9 @@ impl Error {
         }
     }
 }
+
+/// How DataFusion's memory-limit errors begin, also when another crate wraps them as text.
+const RESOURCES_EXHAUSTED: &str = "Resources exhausted";
 
 /// The identifier a DataFusion planning error names: a column not found, a table not found,
 /// an unknown function.

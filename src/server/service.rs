@@ -109,6 +109,10 @@ pub fn status(e: &Error, sql: &str) -> Status {
 /// The gRPC code of an engine error, by its kind: the user's input, a refusal, the machine's
 /// limits, or the warehouse / TagFusion itself.
 fn code(e: &Error) -> Code {
+    if e.is_resources_exhausted() {
+        // Past the memory limit (`--memory-limit`) with nothing left to spill.
+        return Code::ResourceExhausted;
+    }
     match e {
         Error::At { source, .. } => code(source),
         Error::Parse { .. } | Error::Unknown { .. } | Error::Invalid(_) => Code::InvalidArgument,

@@ -47,4 +47,36 @@ fn explain_refresh_shows_one_fused_scan_per_table_and_the_plan() {
         "{physical}"
     );
     assert!(physical.contains("HashJoinExec"), "{physical}");
+
+    // A population model is fitted over staged rows, not run as a window: EXPLAIN says so and
+    // the refresh writes its values.
+    s.ok(&[
+        "run",
+        "-c",
+        "CREATE TAG customer.spend_score KIND model AS rfm_score(spend_30d) OVER ()",
+    ]);
+    let out = s.ok(&[
+        "--format",
+        "json",
+        "run",
+        "-c",
+        "EXPLAIN REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
+    ]);
+    assert!(out.contains("population models"), "{out}");
+    assert!(out.contains("rfm_score(spend_30d)"), "{out}");
+    s.ok(&[
+        "run",
+        "-c",
+        "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-01 00:00:00'",
+    ]);
+    // The same scores as the window function gives over the written profile.
+    let scores = s.ok(&[
+        "--format",
+        "csv",
+        "run",
+        "-c",
+        "SELECT count(spend_score) AS scored, count(*) FILTER (WHERE spend_score IS DISTINCT FROM w) AS differ \
+         FROM (SELECT spend_score, rfm_score(spend_30d) OVER () AS w FROM customer.profile)",
+    ]);
+    assert_eq!(scores.lines().nth(1), Some("3,0"), "{scores}");
 }

@@ -44,6 +44,7 @@ pub fn all_scalar_functions() -> Vec<Arc<ScalarUDF>> {
     .into_iter()
     .chain(privacy::mask_functions().into_iter().map(Arc::new))
     .chain(bitmap::bitmap_functions().into_iter().map(Arc::new))
+    .chain(layering::apply_functions().into_iter().map(Arc::new))
     .collect()
 }
 
@@ -55,6 +56,7 @@ pub fn all_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
             AggregateUDF::from(bitmap::BitmapAgg::new()),
             AggregateUDF::from(bitmap::BitmapUnion::new()),
         ])
+        .chain(layering::fit_functions())
         .map(Arc::new)
         .collect()
 }

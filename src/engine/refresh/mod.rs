@@ -3,6 +3,7 @@
 //! before the commit, so a failed refresh leaves the previous snapshot and the catalog as they
 //! were; only a `failed` row in `tagfusion.snapshots` records that it was tried.
 
+mod population;
 mod scans;
 mod stats;
 
@@ -128,6 +129,18 @@ impl Engine {
             joined.push(Joined::query(&sql, scan.columns()));
         }
         let (df, sql) = self.profile_frame(&rctx, &job, &joined).await?;
+        let models = population::population_windows(df.logical_plan());
+        if !models.is_empty() {
+            rows.push(vec![
+                Cell::from("population models"),
+                Cell::from(""),
+                Cell::from(format!(
+                    "staged to Parquet, fitted as one row, applied to each row as it is written \
+                     (the plans below show them as windows):\n{}",
+                    models.join("\n")
+                )),
+            ]);
+        }
         // The whole query as SQL (before the casts to the tags' recorded types and the sort by
         // key), e.g. to run it through plain DataFusion and compare.
         rows.push(vec![
@@ -348,11 +361,21 @@ impl Engine {
         // whose catalog record was lost) is replaced, never duplicated, and two processes
         // writing the same snapshot at once conflict in Delta — one commits, the other fails.
         let mode = WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))));
-        let (plan, state) = (df.logical_plan().clone(), rctx.state());
-        let written = self
-            .warehouse
-            .write_plan(&profile_history_path(&entity.name), plan, &state, mode)
-            .await;
+        let written = async {
+            // Population models (`… OVER ()`) are fitted over staged rows first.
+            let plan =
+                population::fit_population_models(&rctx, &mut scratch, df.logical_plan().clone())
+                    .await?;
+            self.warehouse
+                .write_plan(
+                    &profile_history_path(&entity.name),
+                    plan,
+                    &rctx.state(),
+                    mode,
+                )
+                .await
+        }
+        .await;
         if let Err(e) = written {
             progress.finish_and_clear();
             return Err(self.name_failing_tag(&rctx, &statistics, e).await);

@@ -97,10 +97,8 @@ impl Engine {
         statistics: &[&TagDef],
         error: Error,
     ) -> Error {
-        if matches!(
-            error.root(),
-            Error::DataFusion(datafusion::error::DataFusionError::ResourcesExhausted(_))
-        ) {
+        // Past the memory limit no single tag is to blame: rerunning each would only repeat it.
+        if error.is_resources_exhausted() {
             return error;
         }
         for tag in statistics {

@@ -159,14 +159,40 @@ fn lloyd(points: &Points, mut centres: Vec<f64>, k: usize) -> (f64, Vec<usize>, 
 }
 
 /// Clusters `data` (row-major, `dims` values per point, already standardised) into `k` groups;
-/// returns ids 1..=k, numbered in lexicographic order of the cluster centres.
+/// returns ids 1..=k, numbered in lexicographic order of the cluster centres. Each point gets
+/// the cluster of its nearest centre.
 ///
 /// The result depends only on the points, not on their order: they are clustered in sorted
 /// order (a query's rows can arrive in any order from parallel scans and joins).
 pub fn kmeans(data: &[f64], dims: usize, k: usize) -> Vec<i64> {
+    let Some((centres, ids)) = fit_centres(data, dims, k) else {
+        return vec![1; data.len() / dims.max(1)];
+    };
+    data.chunks(dims)
+        .map(|p| ids[nearest(&centres, dims, p)])
+        .collect()
+}
+
+/// The index of the centre nearest to `point` (the first of equally near ones).
+fn nearest(centres: &[f64], dims: usize, point: &[f64]) -> usize {
+    let mut best = 0;
+    let mut best_d = f64::INFINITY;
+    for (c, centre) in centres.chunks(dims).enumerate() {
+        let d = distance2(point, centre);
+        if d < best_d {
+            (best, best_d) = (c, d);
+        }
+    }
+    best
+}
+
+/// Fits `k` centres to `data` (row-major, standardised) taken in sorted order; returns the
+/// centres (row-major, fit order) and each one's id, 1..=k in lexicographic order of the
+/// centres. `None` when there are no points or no dimensions.
+fn fit_centres(data: &[f64], dims: usize, k: usize) -> Option<(Vec<f64>, Vec<i64>)> {
     let n = data.len() / dims.max(1);
     if n == 0 || dims == 0 {
-        return vec![1; n];
+        return None;
     }
     let point = |i: usize| &data[i * dims..(i + 1) * dims];
     let mut order: Vec<usize> = (0..n).collect();
@@ -182,17 +208,10 @@ pub fn kmeans(data: &[f64], dims: usize, k: usize) -> Vec<i64> {
         .iter()
         .flat_map(|&i| point(i).iter().copied())
         .collect();
-    let ids = kmeans_in_order(&sorted, dims, k);
-    let mut out = vec![0; n];
-    for (pos, &i) in order.iter().enumerate() {
-        out[i] = ids[pos];
-    }
-    out
-}
-
-fn kmeans_in_order(data: &[f64], dims: usize, k: usize) -> Vec<i64> {
-    let points = Points { data, dims };
-    let n = points.len();
+    let points = Points {
+        data: &sorted,
+        dims,
+    };
     let k = k.min(n);
     let mut best: Option<(f64, Vec<usize>, Vec<f64>)> = None;
     for restart in 0..RESTARTS {
@@ -203,11 +222,9 @@ fn kmeans_in_order(data: &[f64], dims: usize, k: usize) -> Vec<i64> {
             best = Some(run);
         }
     }
-    let Some((_, assignment, centres)) = best else {
-        return Vec::new();
-    };
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&a, &b| {
+    let (_, _, centres) = best?;
+    let mut rank: Vec<usize> = (0..k).collect();
+    rank.sort_by(|&a, &b| {
         centres[a * dims..(a + 1) * dims]
             .iter()
             .zip(&centres[b * dims..(b + 1) * dims])
@@ -215,24 +232,154 @@ fn kmeans_in_order(data: &[f64], dims: usize, k: usize) -> Vec<i64> {
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let mut id = vec![0i64; k];
-    for (rank, &c) in order.iter().enumerate() {
-        id[c] = rank as i64 + 1;
+    let mut ids = vec![0i64; k];
+    for (r, &c) in rank.iter().enumerate() {
+        ids[c] = r as i64 + 1;
     }
-    assignment.into_iter().map(|c| id[c]).collect()
+    Some((centres, ids))
 }
 
 /// Each column scaled to mean 0 and (population) standard deviation 1; a constant column
-/// becomes all zeros.
-pub fn standardise(columns: &mut [Vec<f64>]) {
-    for column in columns {
-        let n = column.len() as f64;
-        let mean = column.iter().sum::<f64>() / n;
-        let std = (column.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
-        for v in column.iter_mut() {
-            *v = if std > 0.0 { (*v - mean) / std } else { 0.0 };
+/// becomes all zeros. Returns each column's (mean, standard deviation).
+pub fn standardise(columns: &mut [Vec<f64>]) -> Vec<(f64, f64)> {
+    columns
+        .iter_mut()
+        .map(|column| {
+            let n = column.len() as f64;
+            let mean = column.iter().sum::<f64>() / n;
+            let std = (column.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+            for v in column.iter_mut() {
+                *v = scale(*v, mean, std);
+            }
+            (mean, std)
+        })
+        .collect()
+}
+
+fn scale(v: f64, mean: f64, std: f64) -> f64 {
+    if std > 0.0 { (v - mean) / std } else { 0.0 }
+}
+
+/// A k-means model fitted over a whole population: how each feature was standardised, the
+/// centres and their cluster ids. `kmeans(k, …) OVER ()` is this model fitted and applied to
+/// every row at once; `kmeans_fit` / `kmeans_apply` are the same in two steps, so a refresh
+/// can fit it over the population without holding the population's rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeansModel {
+    /// Mean and standard deviation of each feature.
+    pub scales: Vec<(f64, f64)>,
+    /// The centres in standardised space, row-major, in fit order.
+    pub centres: Vec<f64>,
+    /// The cluster id (1..=k) of each centre.
+    pub ids: Vec<i64>,
+}
+
+impl KMeansModel {
+    /// Fits `k` clusters to the complete rows given as one column per feature.
+    pub fn fit(mut columns: Vec<Vec<f64>>, k: usize) -> Self {
+        let scales = standardise(&mut columns);
+        let dims = columns.len();
+        let rows = columns.first().map_or(0, Vec::len);
+        let mut data = Vec::with_capacity(rows * dims);
+        for row in 0..rows {
+            data.extend(columns.iter().map(|c| c[row]));
+        }
+        drop(columns);
+        let (centres, ids) = fit_centres(&data, dims, k).unwrap_or_default();
+        Self {
+            scales,
+            centres,
+            ids,
         }
     }
+
+    /// The cluster of a row's raw (unstandardised) features; `None` without centres.
+    pub fn assign(&self, features: &[f64]) -> Option<i64> {
+        let dims = self.scales.len();
+        if self.ids.is_empty() || features.len() != dims {
+            return None;
+        }
+        let point: Vec<f64> = features
+            .iter()
+            .zip(&self.scales)
+            .map(|(&v, &(mean, std))| scale(v, mean, std))
+            .collect();
+        Some(self.ids[nearest(&self.centres, dims, &point)])
+    }
+
+    /// The model as one list of numbers: dims, k, (mean, std) per feature, then each centre's
+    /// id followed by its coordinates.
+    pub fn to_values(&self) -> Vec<f64> {
+        let dims = self.scales.len();
+        let mut out = vec![dims as f64, self.ids.len() as f64];
+        for &(mean, std) in &self.scales {
+            out.extend([mean, std]);
+        }
+        for (id, centre) in self.ids.iter().zip(self.centres.chunks(dims.max(1))) {
+            out.push(*id as f64);
+            out.extend_from_slice(centre);
+        }
+        out
+    }
+
+    /// The inverse of [`KMeansModel::to_values`]; `None` when `values` is not such a list.
+    pub fn from_values(values: &[f64]) -> Option<Self> {
+        let (&dims, &k) = (values.first()?, values.get(1)?);
+        let (dims, k) = (dims as usize, k as usize);
+        if values.len() != 2 + 2 * dims + k * (1 + dims) {
+            return None;
+        }
+        let scales = values[2..2 + 2 * dims]
+            .chunks(2)
+            .map(|c| (c[0], c[1]))
+            .collect();
+        let (mut centres, mut ids) = (Vec::with_capacity(k * dims), Vec::with_capacity(k));
+        for c in values[2 + 2 * dims..].chunks(1 + dims) {
+            ids.push(c[0] as i64);
+            centres.extend_from_slice(&c[1..]);
+        }
+        Some(Self {
+            scales,
+            centres,
+            ids,
+        })
+    }
+}
+
+/// The constant `k` of a kmeans call.
+pub(crate) fn clusters(k: ScalarValue) -> Result<usize> {
+    match k.cast_to(&DataType::Int64)? {
+        ScalarValue::Int64(Some(k)) if k >= 1 => Ok(k as usize),
+        other => exec_err!("kmeans(k, …): k must be a positive integer, got {other}"),
+    }
+}
+
+/// The complete rows of `features` (no NULL or non-finite value): their row numbers and the
+/// values as one column per feature.
+pub(crate) fn complete_rows(
+    features: &[ArrayRef],
+    num_rows: usize,
+) -> Result<(Vec<usize>, Vec<Vec<f64>>)> {
+    let features = features
+        .iter()
+        .map(|a| {
+            Ok(cast(a, &DataType::Float64)?
+                .as_primitive::<Float64Type>()
+                .clone())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let complete: Vec<usize> = (0..num_rows)
+        .filter(|&i| {
+            features
+                .iter()
+                .all(|f| f.is_valid(i) && f.value(i).is_finite())
+        })
+        .collect();
+    let columns = features
+        .iter()
+        .map(|f| complete.iter().map(|&i| f.value(i)).collect())
+        .collect();
+    Ok((complete, columns))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -259,40 +406,17 @@ struct KMeansEvaluator;
 
 impl PartitionEvaluator for KMeansEvaluator {
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
-        let k = match constant("kmeans", values, 0, "k")?.cast_to(&DataType::Int64)? {
-            ScalarValue::Int64(Some(k)) if k >= 1 => k as usize,
-            other => return exec_err!("kmeans(k, …): k must be a positive integer, got {other}"),
-        };
-        let features = values[1..]
-            .iter()
-            .map(|a| {
-                Ok(cast(a, &DataType::Float64)?
-                    .as_primitive::<Float64Type>()
-                    .clone())
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let k = clusters(constant("kmeans", values, 0, "k")?)?;
         // Rows with a NULL (or NaN) feature get no cluster.
-        let complete: Vec<usize> = (0..num_rows)
-            .filter(|&i| {
-                features
-                    .iter()
-                    .all(|f| f.is_valid(i) && f.value(i).is_finite())
-            })
-            .collect();
-        let mut columns: Vec<Vec<f64>> = features
-            .iter()
-            .map(|f| complete.iter().map(|&i| f.value(i)).collect())
-            .collect();
-        standardise(&mut columns);
-        let dims = columns.len();
-        let mut data = Vec::with_capacity(complete.len() * dims);
-        for row in 0..complete.len() {
-            data.extend(columns.iter().map(|c| c[row]));
-        }
-        let ids = kmeans(&data, dims, k);
+        let (complete, columns) = complete_rows(&values[1..], num_rows)?;
+        let model = KMeansModel::fit(columns.clone(), k);
         let mut out = vec![None; num_rows];
-        for (&row, id) in complete.iter().zip(ids) {
-            out[row] = Some(id);
+        let mut point = vec![0.0; columns.len()];
+        for (n, &row) in complete.iter().enumerate() {
+            for (p, c) in point.iter_mut().zip(&columns) {
+                *p = c[n];
+            }
+            out[row] = model.assign(&point);
         }
         Ok(Arc::new(Int64Array::from(out)))
     }

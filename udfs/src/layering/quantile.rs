@@ -17,22 +17,36 @@ use datafusion::logical_expr::{
 /// The quantile bin (1..=n) of every value; NULL stays NULL. A value's bin is decided by how
 /// many values are strictly below it, so ties share a bin.
 pub fn quantile_bins(values: &[Option<f64>], n: usize) -> Vec<Option<i64>> {
-    let mut order: Vec<usize> = (0..values.len()).filter(|&i| values[i].is_some()).collect();
-    order.sort_by(|&a, &b| {
-        values[a]
-            .partial_cmp(&values[b])
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    let count = order.len();
-    let mut bins = vec![None; values.len()];
-    let mut below = 0;
-    for (pos, &i) in order.iter().enumerate() {
-        if pos > 0 && values[order[pos - 1]] != values[i] {
-            below = pos;
-        }
-        bins[i] = Some((below * n / count) as i64 + 1);
+    let mut present: Vec<f64> = values.iter().flatten().copied().collect();
+    let cuts = quantile_cuts(&mut present, n);
+    values.iter().map(|v| v.map(|v| bin_of(v, &cuts))).collect()
+}
+
+/// The cut points of `n` quantile bins over `values` (no NaN; reordered in place). With `below`
+/// the number of values strictly below `x`, `x`'s bin is `1 + floor(n * below / count)`; that
+/// bin is at least `b` exactly when `below >= ceil((b - 1) * count / n)`, i.e. when `x` is
+/// greater than the value of that rank. So the cuts are those n - 1 order statistics and
+/// [`bin_of`] gives the same bin from them alone, without the population's rows.
+pub fn quantile_cuts(values: &mut [f64], n: usize) -> Vec<f64> {
+    let count = values.len();
+    if count == 0 || n == 0 {
+        return Vec::new();
     }
-    bins
+    let mut cuts = Vec::with_capacity(n - 1);
+    // Ranks only grow with b: each selection continues in the part right of the last one.
+    let mut from = 0;
+    for b in 2..=n {
+        let rank = ((b - 1) * count).div_ceil(n) - 1;
+        let (_, value, _) = values[from..].select_nth_unstable_by(rank - from, f64::total_cmp);
+        cuts.push(*value);
+        from = rank;
+    }
+    cuts
+}
+
+/// The bin (1..=cuts + 1) of `x`: one more than the number of cuts strictly below it.
+pub fn bin_of(x: f64, cuts: &[f64]) -> i64 {
+    cuts.partition_point(|c| *c < x) as i64 + 1
 }
 
 /// `quantile_bin(x, n)` or `rfm_score(x [, higher_is_better])`.
@@ -77,35 +91,40 @@ pub(crate) fn constant(
     }
 }
 
+/// The number of bins and whether bin numbers are reversed, for `quantile_bin(x, n)` or
+/// `rfm_score(x [, higher_is_better])`, from the call's constant second argument.
+pub(crate) fn bin_settings(function: &str, second: Option<ScalarValue>) -> Result<(usize, bool)> {
+    if function == "rfm_score" {
+        let higher_is_better = match second {
+            None | Some(ScalarValue::Null) | Some(ScalarValue::Boolean(None)) => true,
+            Some(ScalarValue::Boolean(Some(b))) => b,
+            Some(other) => {
+                return exec_err!(
+                    "rfm_score(x, higher_is_better): higher_is_better must be true or false, got {other}"
+                );
+            }
+        };
+        return Ok((5, !higher_is_better));
+    }
+    match second.map(|v| v.cast_to(&DataType::Int64)).transpose()? {
+        Some(ScalarValue::Int64(Some(n))) if n >= 1 => Ok((n as usize, false)),
+        other => exec_err!(
+            "quantile_bin(x, n): n must be a positive integer, got {}",
+            other.map_or("nothing".to_string(), |v| v.to_string())
+        ),
+    }
+}
+
 impl PartitionEvaluator for QuantileEvaluator {
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         let x = cast(&values[0], &DataType::Float64)?;
         let x = x.as_primitive::<Float64Type>();
-        let (n, reverse) = if self.name == "rfm_score" {
-            let higher_is_better = if values.len() > 1 {
-                match constant(self.name, values, 1, "higher_is_better")? {
-                    ScalarValue::Boolean(Some(b)) => b,
-                    ScalarValue::Null | ScalarValue::Boolean(None) => true,
-                    other => {
-                        return exec_err!(
-                            "rfm_score(x, higher_is_better): higher_is_better must be true or false, got {other}"
-                        );
-                    }
-                }
-            } else {
-                true
-            };
-            (5, !higher_is_better)
+        let second = if values.len() > 1 {
+            Some(constant(self.name, values, 1, "its second argument")?)
         } else {
-            match constant(self.name, values, 1, "n")?.cast_to(&DataType::Int64)? {
-                ScalarValue::Int64(Some(n)) if n >= 1 => (n as usize, false),
-                other => {
-                    return exec_err!(
-                        "quantile_bin(x, n): n must be a positive integer, got {other}"
-                    );
-                }
-            }
+            None
         };
+        let (n, reverse) = bin_settings(self.name, second)?;
         let values: Vec<Option<f64>> = (0..num_rows)
             .map(|i| (x.is_valid(i) && !x.value(i).is_nan()).then(|| x.value(i)))
             .collect();

@@ -308,3 +308,99 @@ async fn kmeans_in_sql_skips_rows_with_null_features() {
         .map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.contains("must be a number")));
 }
+
+/// The bins of the definition, counted the slow way: 1 + floor(n × below / count).
+fn bins_by_definition(values: &[Option<f64>], n: usize) -> Vec<Option<i64>> {
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    values
+        .iter()
+        .map(|v| {
+            v.map(|v| {
+                let below = present.iter().filter(|p| **p < v).count();
+                (below * n / present.len()) as i64 + 1
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn quantile_cuts_give_the_bins_of_the_definition() {
+    // Many ties, NULLs, negative zero, fewer values than bins.
+    let mut seed = 17u64;
+    for len in [0usize, 1, 2, 3, 7, 50, 333] {
+        let values: Vec<Option<f64>> = (0..len)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                match seed >> 60 {
+                    0 => None,
+                    1 => Some(-0.0),
+                    2 => Some(0.0),
+                    r => Some(((seed >> 33) % 23) as f64 * if r % 2 == 0 { 1.5 } else { -1.0 }),
+                }
+            })
+            .collect();
+        for n in 1..=12 {
+            assert_eq!(
+                quantile_bins(&values, n),
+                bins_by_definition(&values, n),
+                "{len} values into {n} bins"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn fit_and_apply_give_what_the_window_functions_give() {
+    // Four partitions, so the fits merge partial states.
+    let mut ctx = SessionContext::new_with_config(
+        with_config(SessionConfig::new()).with_target_partitions(4),
+    );
+    register_all(&mut ctx).expect("register");
+    ctx.sql(
+        "CREATE TABLE t AS SELECT value AS id, \
+                CASE WHEN value % 17 = 0 THEN NULL ELSE (value * 7919) % 101 END AS x, \
+                CASE WHEN value % 2 = 0 THEN 50.0 ELSE 0.0 END + (value % 7) AS y \
+         FROM generate_series(1, 3000)",
+    )
+    .await
+    .unwrap();
+    let window = "SELECT id, quantile_bin(x, 10) OVER () AS q, rfm_score(x, false) OVER () AS r, \
+                         kmeans(3, x, y) OVER () AS k FROM t ORDER BY id";
+    let fitted = "SELECT id, quantile_bin_apply(mq, x) AS q, quantile_bin_apply(mr, x) AS r, \
+                         kmeans_apply(mk, x, y) AS k \
+                  FROM t CROSS JOIN (SELECT quantile_bin_fit(x, 10) AS mq, \
+                                            rfm_score_fit(x, false) AS mr, \
+                                            kmeans_fit(3, x, y) AS mk FROM t) AS m \
+                  ORDER BY id";
+    let run = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (a, b) = (run(window).await, run(fitted).await);
+    assert_eq!(a, b);
+    // Every bin and cluster occurs: the comparison is not between empty answers.
+    for (column, values) in [("q", 10), ("r", 5), ("k", 3)] {
+        let sql = format!("SELECT count(DISTINCT {column}) FROM ({window})");
+        let n = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        assert_eq!(
+            n[0].column(0).as_primitive::<Int64Type>().value(0),
+            values,
+            "{column}"
+        );
+    }
+    let err = ctx
+        .sql("SELECT quantile_bin_fit(x, id) FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("must be a constant"), "{err}");
+}
