@@ -272,6 +272,7 @@ impl Engine {
         // Health of what was refreshed; the snapshot is committed already, so a failure here
         // is reported without undoing it.
         let refreshed: Vec<String> = job.selected.iter().cloned().collect();
+        let stats_clock = Instant::now();
         self.write_tag_stats(&catalog, &job.entity, job.as_of, &refreshed)
             .await
             .map_err(|e| {
@@ -282,6 +283,11 @@ impl Engine {
                     e.root()
                 ))
             })?;
+        tracing::debug!(
+            entity = %job.entity.name,
+            seconds = stats_clock.elapsed().as_secs_f64(),
+            "refresh: tag statistics written"
+        );
         self.register_system_tables().await?;
         table(
             &["entity", "snapshot_at", "tags", "rows", "seconds"],
@@ -363,17 +369,31 @@ impl Engine {
         let mode = WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))));
         let written = async {
             // Population models (`… OVER ()`) are fitted over staged rows first.
+            let clock = Instant::now();
             let plan =
                 population::fit_population_models(&rctx, &mut scratch, df.logical_plan().clone())
                     .await?;
-            self.warehouse
+            tracing::debug!(
+                entity = %entity.name,
+                seconds = clock.elapsed().as_secs_f64(),
+                "refresh: rows staged and population models fitted"
+            );
+            let clock = Instant::now();
+            let table = self
+                .warehouse
                 .write_plan(
                     &profile_history_path(&entity.name),
                     plan,
                     &rctx.state(),
                     mode,
                 )
-                .await
+                .await;
+            tracing::debug!(
+                entity = %entity.name,
+                seconds = clock.elapsed().as_secs_f64(),
+                "refresh: snapshot computed and committed"
+            );
+            table
         }
         .await;
         if let Err(e) = written {

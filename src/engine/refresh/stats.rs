@@ -116,8 +116,8 @@ impl Scope {
 }
 
 /// One pass over this snapshot: `n` rows, then `non_null_<i>` and `distinct_<i>` of every tag
-/// (no distinct count for a list). Every column aliased: two list tags would otherwise both be
-/// `CAST(NULL AS Int64)`.
+/// (no distinct count for a list) and, for a number, its min, quartiles and max `q0_<i>` …
+/// `q4_<i>`. Every column aliased: two list tags would otherwise both be `CAST(NULL AS Int64)`.
 fn counts_sql(tags: &[&TagDef], scope: &Scope) -> String {
     let mut columns = vec!["count(*) AS n".to_string()];
     for (i, t) in tags.iter().enumerate() {
@@ -128,6 +128,14 @@ fn counts_sql(tags: &[&TagDef], scope: &Scope) -> String {
         } else {
             format!("CAST(approx_distinct(CAST({c} AS VARCHAR)) AS BIGINT) AS distinct_{i}")
         });
+        if is_number(t) {
+            let x = format!("CAST({c} AS DOUBLE)");
+            columns.push(format!("min({x}) AS q0_{i}"));
+            for (q, p) in [(1, "0.25"), (2, "0.5"), (3, "0.75")] {
+                columns.push(format!("approx_percentile_cont({x}, {p}) AS q{q}_{i}"));
+            }
+            columns.push(format!("max({x}) AS q4_{i}"));
+        }
     }
     format!(
         "SELECT {} FROM {} WHERE snapshot_at = {}",
@@ -139,9 +147,15 @@ fn counts_sql(tags: &[&TagDef], scope: &Scope) -> String {
 
 /// The non-null and distinct values of the `i`th tag in the row of [`counts_sql`].
 fn tag_counts(row: &RecordBatch, i: usize) -> (i64, Option<i64>) {
-    let non_null = ints(row, 1 + 2 * i)[0];
-    let distinct = row.column(2 + 2 * i).as_primitive::<Int64Type>();
-    (non_null, (!distinct.is_null(0)).then(|| distinct.value(0)))
+    let int = |name: String| {
+        row.column_by_name(&name)
+            .map(|a| a.as_primitive::<Int64Type>())
+            .and_then(|a| (!a.is_null(0)).then(|| a.value(0)))
+    };
+    (
+        int(format!("non_null_{i}")).unwrap_or(0),
+        int(format!("distinct_{i}")),
+    )
 }
 
 /// A value of a tag (an element for a list tag; `None` for NULL) and how often it occurs in
@@ -195,26 +209,24 @@ fn categorical_psi(values: &[ValueCount]) -> Option<f64> {
     psi(&n, &m)
 }
 
-/// Min, quartiles and max of the number `x` in this snapshot.
-fn quantiles_sql(x: &str, scope: &Scope) -> String {
-    format!(
-        "SELECT min({x}), approx_percentile_cont({x}, 0.25), approx_percentile_cont({x}, 0.5), \
-                approx_percentile_cont({x}, 0.75), max({x}) \
-         FROM {} WHERE snapshot_at = {}",
-        scope.history,
-        scope.current()
-    )
-}
-
-/// `min 1, p25 2.5, median 3, p75 4, max 9` from the row of [`quantiles_sql`].
-fn quantiles_text(row: &RecordBatch) -> String {
-    let q: Vec<String> = (0..5)
-        .map(|i| floats(row, i).map(short).unwrap_or_else(|| "NULL".into()))
-        .collect();
-    format!(
+/// `min 1, p25 2.5, median 3, p75 4, max 9` of the `i`th tag from the row of [`counts_sql`];
+/// `None` for a tag without quantiles.
+fn quantiles_text(row: &RecordBatch, i: usize) -> Option<String> {
+    let q = (0..5)
+        .map(|q| {
+            let a = row.column_by_name(&format!("q{q}_{i}"))?;
+            let a = a.as_primitive_opt::<Float64Type>()?;
+            Some(if a.is_null(0) {
+                "NULL".to_string()
+            } else {
+                short(a.value(0))
+            })
+        })
+        .collect::<Option<Vec<String>>>()?;
+    Some(format!(
         "min {}, p25 {}, median {}, p75 {}, max {}",
         q[0], q[1], q[2], q[3], q[4]
-    )
+    ))
 }
 
 /// What a tag's values look like beyond their counts: the columns of [`TagStats`] that take
@@ -293,7 +305,8 @@ impl Engine {
         let mut stats = Vec::new();
         for (i, t) in defs.iter().enumerate() {
             let (non_null, distinct) = tag_counts(first, i);
-            let summary = self.summarise(t, distinct, &scope).await?;
+            let mut summary = self.summarise(t, distinct, &scope).await?;
+            summary.quantiles = quantiles_text(first, i);
             stats.push(tag_stats(
                 &entity.name,
                 t,
@@ -305,8 +318,8 @@ impl Engine {
         store::save_tag_stats(&self.warehouse, &entity.name, at, &stats).await
     }
 
-    /// Top values (not of sensitive tags), quantiles of numbers and drift of one tag with
-    /// `distinct` values in this snapshot.
+    /// Top values (not of sensitive tags) and drift of one tag with `distinct` values in this
+    /// snapshot.
     async fn summarise(&self, t: &TagDef, distinct: Option<i64>, scope: &Scope) -> Result<Summary> {
         let categorical = !is_list(t) && distinct.is_some_and(|d| d <= CATEGORICAL_MAX);
         let mut summary = Summary::default();
@@ -321,13 +334,6 @@ impl Engine {
         }
         if is_number(t) {
             let x = format!("CAST({} AS DOUBLE)", quote_ident(&t.name));
-            let b = self
-                .ctx
-                .sql(&quantiles_sql(&x, scope))
-                .await?
-                .collect()
-                .await?;
-            summary.quantiles = b.iter().find(|b| b.num_rows() > 0).map(quantiles_text);
             if !categorical && let Some(p) = scope.previous {
                 summary.psi = self.numeric_psi(&scope.history, &x, scope.at, p).await?;
             }
@@ -502,7 +508,12 @@ mod tests {
             sql,
             "SELECT count(*) AS n, count(\"l\") AS non_null_0, CAST(NULL AS BIGINT) AS distinct_0, \
              count(\"n\") AS non_null_1, \
-             CAST(approx_distinct(CAST(\"n\" AS VARCHAR)) AS BIGINT) AS distinct_1 \
+             CAST(approx_distinct(CAST(\"n\" AS VARCHAR)) AS BIGINT) AS distinct_1, \
+             min(CAST(\"n\" AS DOUBLE)) AS q0_1, \
+             approx_percentile_cont(CAST(\"n\" AS DOUBLE), 0.25) AS q1_1, \
+             approx_percentile_cont(CAST(\"n\" AS DOUBLE), 0.5) AS q2_1, \
+             approx_percentile_cont(CAST(\"n\" AS DOUBLE), 0.75) AS q3_1, \
+             max(CAST(\"n\" AS DOUBLE)) AS q4_1 \
              FROM \"c\".profile_history WHERE snapshot_at = TIMESTAMP '2024-01-02 00:00:00.000000'"
         );
     }
@@ -558,12 +569,17 @@ mod tests {
             .into_iter()
             .map(|v| Arc::new(Float64Array::from(vec![v])) as ArrayRef)
             .collect();
-        let row =
-            RecordBatch::try_from_iter(["a", "b", "c", "d", "e"].into_iter().zip(columns)).unwrap();
+        let row = RecordBatch::try_from_iter(
+            ["q0_3", "q1_3", "q2_3", "q3_3", "q4_3"]
+                .into_iter()
+                .zip(columns),
+        )
+        .unwrap();
         assert_eq!(
-            quantiles_text(&row),
-            "min 1, p25 2.5, median 3, p75 NULL, max 0"
+            quantiles_text(&row, 3).as_deref(),
+            Some("min 1, p25 2.5, median 3, p75 NULL, max 0")
         );
+        assert_eq!(quantiles_text(&row, 0), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! values:   Interner<T>            value  -> id (u32), one per distinct value of the aggregation
-//! counts:   HashMap<u64, u64>      group << 32 | id -> how often the group saw the value
+//! counts:   Counts                 (group, id) -> how often the group saw the value: a dense
+//!                                  matrix while there are ≤ 32 values, else a hash table
+//!                                  (see [`super::counts`])
 //! distinct: Vec<u32>               group -> number of distinct values (= its entries in counts)
 //! best:     Vec<Best>              group -> its most frequent value so far (most_frequent only)
 //! ```
@@ -27,9 +29,10 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt64Array};
 use datafusion::arrow::compute::filter;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{HashMap, Result, ScalarValue, exec_err, internal_err, resources_err};
+use datafusion::common::{Result, ScalarValue, exec_err, internal_err, resources_err};
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
+use super::counts::Counts;
 use super::frequency::Output;
 use super::interner::{Interner, Value, included};
 use super::values::{from_keys, list, to_keys, u64_lists};
@@ -58,12 +61,6 @@ impl Buckets {
 /// than this many) are still in use.
 const COMPACT_MIN_VALUES: usize = 1 << 16;
 
-/// The key of a (group, value id) pair in the counts table.
-fn pair(group: usize, id: u32) -> u64 {
-    // Groups are below 2^32: checked in `FrequencyGroups::resize`.
-    ((group as u64) << 32) | u64::from(id)
-}
-
 /// A frequency aggregate over all groups (see the module documentation for the layout).
 #[derive(Debug)]
 pub(crate) struct FrequencyGroups<T: Value> {
@@ -71,7 +68,7 @@ pub(crate) struct FrequencyGroups<T: Value> {
     /// The type values are returned in (the argument's type).
     value_type: DataType,
     values: Interner<T>,
-    counts: HashMap<u64, u64>,
+    counts: Counts,
     distinct: Vec<u32>,
     /// Empty unless the output is `most_frequent`.
     best: Vec<Best>,
@@ -85,7 +82,7 @@ impl<T: Value> FrequencyGroups<T> {
             output,
             value_type,
             values: Interner::default(),
-            counts: HashMap::default(),
+            counts: Counts::default(),
             distinct: Vec::new(),
             best: Vec::new(),
             ids: Vec::new(),
@@ -100,6 +97,7 @@ impl<T: Value> FrequencyGroups<T> {
             );
         }
         if self.distinct.len() < total_num_groups {
+            self.counts.resize(total_num_groups);
             self.distinct.resize(total_num_groups, 0);
             if self.output == Output::MostFrequent {
                 self.best.resize(total_num_groups, Best::default());
@@ -113,12 +111,10 @@ impl<T: Value> FrequencyGroups<T> {
         if count == 0 {
             return;
         }
-        let entry = self.counts.entry(pair(group, id)).or_insert(0);
-        if *entry == 0 {
+        let (count, was_zero) = self.counts.add(group, id, count);
+        if was_zero {
             self.distinct[group] += 1;
         }
-        *entry += count;
-        let count = *entry;
         // Counts only grow, so the best value only changes to the one that just grew.
         if let Some(best) = self.best.get_mut(group)
             && (count > best.count || (count == best.count && self.values.cmp(id, best.id).is_lt()))
@@ -215,37 +211,14 @@ impl<T: Value> FrequencyGroups<T> {
         if !self.best.is_empty() {
             self.best.drain(..n);
         }
-        let shift = pair(n, 0);
-        let mut kept: Vec<(u64, u64)> = std::mem::take(&mut self.counts)
-            .into_iter()
-            .filter(|&(key, _)| key >= shift)
-            .map(|(key, count)| (key - shift, count))
-            .collect();
-        // Emitting group by group (sorted input, or merging after a spill) would otherwise keep
-        // every value ever seen.
-        if self.values.len() > COMPACT_MIN_VALUES && self.values.len() > 2 * kept.len() {
-            self.compact_values(&mut kept);
-        }
-        let mut counts = HashMap::with_capacity(kept.len());
-        counts.extend(kept);
-        self.counts = counts;
-    }
-
-    /// Drops the interned values no remaining pair uses and renumbers the rest, in `pairs` and
-    /// `best`.
-    fn compact_values(&mut self, pairs: &mut [(u64, u64)]) {
-        let mut live = vec![false; self.values.len()];
-        for &(key, _) in pairs.iter() {
-            live[key as u32 as usize] = true;
-        }
-        let remap = self.values.retain(&live);
-        for (key, _) in pairs.iter_mut() {
-            *key = (*key & !u64::from(u32::MAX)) | u64::from(remap[*key as u32 as usize]);
-        }
-        // A group's best value is one of its pairs, so it is live.
-        for best in self.best.iter_mut().filter(|b| b.count > 0) {
-            best.id = remap[best.id as usize];
-        }
+        let (values, best) = (&mut self.values, &mut self.best);
+        self.counts.forget_first(n, |kept| {
+            // Emitting group by group (sorted input, or merging after a spill) would otherwise
+            // keep every value ever seen.
+            if values.len() > COMPACT_MIN_VALUES && values.len() > 2 * kept.len() {
+                compact_values(values, best, kept);
+            }
+        });
     }
 
     /// The pairs of groups `0..n`, bucketed by group.
@@ -259,17 +232,17 @@ impl<T: Value> FrequencyGroups<T> {
         }
         let mut next = starts[..n].to_vec();
         let mut pairs = vec![(0, 0); total];
-        for (&key, &count) in &self.counts {
-            // The high half of the key is the group, the low half the value id.
-            let group = (key >> 32) as usize;
-            let Some(slot) = next.get_mut(group) else {
-                continue;
-            };
-            let Some(pair) = pairs.get_mut(*slot) else {
-                return internal_err!("frequency aggregate: group {group} has uncounted values");
-            };
-            *pair = (key as u32, count);
-            *slot += 1;
+        let mut uncounted = None;
+        self.counts
+            .for_each(n, |group, id, count| match pairs.get_mut(next[group]) {
+                Some(pair) => {
+                    *pair = (id, count);
+                    next[group] += 1;
+                }
+                None => uncounted = Some(group),
+            });
+        if let Some(group) = uncounted {
+            return internal_err!("frequency aggregate: group {group} has uncounted values");
         }
         Ok(Buckets { starts, pairs })
     }
@@ -371,14 +344,29 @@ impl<T: Value> FrequencyGroups<T> {
 
     /// Bytes of memory held: the counts table, the interned values and the vectors.
     fn memory(&self) -> usize {
-        // hashbrown: one (key, count) bucket and one control byte per slot.
-        let counts = self.counts.capacity() * (size_of::<(u64, u64)>() + 1);
         size_of::<Self>()
-            + counts
+            + self.counts.memory()
             + self.values.size()
             + self.distinct.capacity() * size_of::<u32>()
             + self.best.capacity() * size_of::<Best>()
             + self.ids.capacity() * size_of::<Option<u32>>()
+    }
+}
+
+/// Drops the interned values no remaining pair uses and renumbers the rest, in `pairs` (keys
+/// `group << 32 | id`) and `best`.
+fn compact_values<T: Value>(values: &mut Interner<T>, best: &mut [Best], pairs: &mut [(u64, u64)]) {
+    let mut live = vec![false; values.len()];
+    for &(key, _) in pairs.iter() {
+        live[key as u32 as usize] = true;
+    }
+    let remap = values.retain(&live);
+    for (key, _) in pairs.iter_mut() {
+        *key = (*key & !u64::from(u32::MAX)) | u64::from(remap[*key as u32 as usize]);
+    }
+    // A group's best value is one of its pairs, so it is live.
+    for best in best.iter_mut().filter(|b| b.count > 0) {
+        best.id = remap[best.id as usize];
     }
 }
 

@@ -18,13 +18,15 @@ use super::tests::{contexts, lines, table};
 
 /// 500,000 rows over 50,000 groups (10 rows each). `s` has 17 text values and `n` 29 integers,
 /// spread pseudo-randomly so that most groups have ties; about one row in 13 (11) is NULL and
-/// every group `g % 1000 = 7` has no `s` at all.
+/// every group `g % 1000 = 7` has no `s` at all. `w` has 61 integers: more than the dense counts
+/// hold, so its state moves to the sparse form while it runs.
 const MANY_GROUPS: &str = "
 CREATE TABLE many AS
 SELECT value % 50000 AS g,
        CASE WHEN value % 13 = 0 OR value % 50000 % 1000 = 7 THEN NULL
             ELSE 'v' || CAST(value * 2654435761 % 97 % 17 AS VARCHAR) END AS s,
-       CASE WHEN value % 11 = 0 THEN NULL ELSE value * 40503 % 29 END AS n
+       CASE WHEN value % 11 = 0 THEN NULL ELSE value * 40503 % 29 END AS n,
+       CASE WHEN value % 7 = 0 THEN NULL ELSE value * 48271 % 61 END AS w
 FROM generate_series(1, 500000)";
 
 /// The four aggregates of `x` over the rows where `p` holds, per group of `many`.
@@ -74,6 +76,8 @@ async fn frequency_aggregates_match_plain_sql_on_many_groups() {
             ("n", "true"),
             ("s", "n > 10"),
             ("n", "s IS NULL OR s < 'v5'"),
+            ("w", "true"),
+            ("w", "n > 10"),
         ] {
             let got = table(&ctx, &frequency_sql(x, p)).await;
             let expected = table(&ctx, &plain_sql(x, p)).await;

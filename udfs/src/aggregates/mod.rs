@@ -4,6 +4,7 @@
 //! their own flat state ([`frequency_groups`]), `window_funnel` with a flat event arena
 //! ([`funnel_groups`]), `retention` through [`groups`].
 
+mod counts;
 mod frequency;
 mod frequency_groups;
 mod funnel;

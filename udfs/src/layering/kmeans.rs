@@ -293,18 +293,17 @@ impl KMeansModel {
         }
     }
 
-    /// The cluster of a row's raw (unstandardised) features; `None` without centres.
-    pub fn assign(&self, features: &[f64]) -> Option<i64> {
+    /// The cluster of a row's raw (unstandardised) features, which are standardised in place;
+    /// `None` without centres.
+    pub fn assign(&self, features: &mut [f64]) -> Option<i64> {
         let dims = self.scales.len();
         if self.ids.is_empty() || features.len() != dims {
             return None;
         }
-        let point: Vec<f64> = features
-            .iter()
-            .zip(&self.scales)
-            .map(|(&v, &(mean, std))| scale(v, mean, std))
-            .collect();
-        Some(self.ids[nearest(&self.centres, dims, &point)])
+        for (v, &(mean, std)) in features.iter_mut().zip(&self.scales) {
+            *v = scale(*v, mean, std);
+        }
+        Some(self.ids[nearest(&self.centres, dims, features)])
     }
 
     /// The model as one list of numbers: dims, k, (mean, std) per feature, then each centre's
@@ -416,7 +415,7 @@ impl PartitionEvaluator for KMeansEvaluator {
             for (p, c) in point.iter_mut().zip(&columns) {
                 *p = c[n];
             }
-            out[row] = model.assign(&point);
+            out[row] = model.assign(&mut point);
         }
         Ok(Arc::new(Int64Array::from(out)))
     }

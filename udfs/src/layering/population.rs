@@ -293,28 +293,61 @@ impl PopulationApply {
         }
     }
 
-    /// One row's answer from its model's numbers and its values.
-    fn answer(&self, model: &[f64], values: &[Option<f64>]) -> Result<Option<i64>> {
+    /// The model in a list of numbers, read once for all the rows it applies to.
+    fn model(&self, numbers: &[f64]) -> Result<Model> {
         if self.name == "kmeans_apply" {
-            let Some(model) = KMeansModel::from_values(model) else {
-                return exec_err!("kmeans_apply: the model is not one of kmeans_fit");
+            return match KMeansModel::from_values(numbers) {
+                Some(m) => Ok(Model::KMeans(m)),
+                None => exec_err!("kmeans_apply: the model is not one of kmeans_fit"),
             };
-            let features: Option<Vec<f64>> =
-                values.iter().map(|v| v.filter(|v| v.is_finite())).collect();
-            return Ok(features.and_then(|f| model.assign(&f)));
         }
-        let (Some(&n), Some(&reversed)) = (model.first(), model.get(1)) else {
-            return exec_err!("quantile_bin_apply: the model is not one of quantile_bin_fit");
-        };
-        let cuts = &model[2..];
-        Ok(values[0].filter(|x| !x.is_nan()).map(|x| {
-            let bin = bin_of(x, cuts);
-            if reversed != 0.0 {
-                n as i64 + 1 - bin
-            } else {
-                bin
+        match numbers {
+            [n, reversed, cuts @ ..] => Ok(Model::Quantile {
+                n: *n as i64,
+                reversed: *reversed != 0.0,
+                cuts: cuts.to_vec(),
+            }),
+            _ => exec_err!("quantile_bin_apply: the model is not one of quantile_bin_fit"),
+        }
+    }
+}
+
+/// A model read from its list of numbers.
+enum Model {
+    Quantile {
+        n: i64,
+        reversed: bool,
+        cuts: Vec<f64>,
+    },
+    KMeans(KMeansModel),
+}
+
+impl Model {
+    /// Row `row`'s answer; `point` is scratch space for one row's values.
+    fn answer(&self, values: &[Float64Array], row: usize, point: &mut Vec<f64>) -> Option<i64> {
+        point.clear();
+        for v in values {
+            if v.is_null(row) {
+                return None;
             }
-        }))
+            point.push(v.value(row));
+        }
+        match self {
+            Model::Quantile { n, reversed, cuts } => {
+                let x = *point.first()?;
+                if x.is_nan() {
+                    return None;
+                }
+                let bin = bin_of(x, cuts);
+                Some(if *reversed { n + 1 - bin } else { bin })
+            }
+            Model::KMeans(model) => {
+                if point.iter().any(|v| !v.is_finite()) {
+                    return None;
+                }
+                model.assign(point)
+            }
+        }
     }
 }
 
@@ -367,32 +400,24 @@ impl ScalarUDFImpl for PopulationApply {
                     .clone())
             })
             .collect::<Result<Vec<_>>>()?;
-        let row = |i: usize| -> Vec<Option<f64>> {
-            values
-                .iter()
-                .map(|v| v.is_valid(i).then(|| v.value(i)))
-                .collect()
-        };
         let numbers = |list: ArrayRef| -> Vec<f64> {
             list.as_primitive::<Float64Type>()
                 .iter()
                 .map(|v| v.unwrap_or(f64::NAN))
                 .collect()
         };
+        let mut point = Vec::with_capacity(values.len());
         let out: Int64Array = match &args.args[0] {
             // The usual case: one model for every row, read once.
             ColumnarValue::Scalar(ScalarValue::List(list)) if list.len() == 1 => {
-                let model = if list.is_null(0) {
-                    None
+                if list.is_null(0) {
+                    Int64Array::new_null(rows)
                 } else {
-                    Some(numbers(list.value(0)))
-                };
-                (0..rows)
-                    .map(|i| match &model {
-                        Some(m) => self.answer(m, &row(i)),
-                        None => Ok(None),
-                    })
-                    .collect::<Result<_>>()?
+                    let model = self.model(&numbers(list.value(0)))?;
+                    (0..rows)
+                        .map(|i| model.answer(&values, i, &mut point))
+                        .collect()
+                }
             }
             other => {
                 let models = other.to_array(rows)?;
@@ -402,10 +427,10 @@ impl ScalarUDFImpl for PopulationApply {
                 (0..rows)
                     .map(|i| {
                         if models.is_null(i) {
-                            Ok(None)
-                        } else {
-                            self.answer(&numbers(models.value(i)), &row(i))
+                            return Ok(None);
                         }
+                        let model = self.model(&numbers(models.value(i)))?;
+                        Ok(model.answer(&values, i, &mut point))
                     })
                     .collect::<Result<_>>()?
             }
