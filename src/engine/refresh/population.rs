@@ -133,16 +133,33 @@ async fn fit(
         stage(rctx, scratch, &w.input).await?
     };
     let input = Arc::new(input);
+    // Each function with its two-step form (None for an aggregate, which is its own fit).
+    let functions = w
+        .window_expr
+        .iter()
+        .map(|e| {
+            let f =
+                fitted_form(e).ok_or_else(|| Error::invalid("internal: not a fitted window"))?;
+            let model = match &f.fun {
+                WindowFunctionDefinition::AggregateUDF(_) => None,
+                WindowFunctionDefinition::WindowUDF(u) => Some(
+                    population_model(u.name())
+                        .ok_or_else(|| Error::invalid("internal: no fitted form"))?,
+                ),
+            };
+            Ok((f, model))
+        })
+        .collect::<Result<Vec<_>>>()?;
     // The fit of every function, as one aggregate over the staged rows.
     let mut fits = Vec::new();
-    for (i, e) in w.window_expr.iter().enumerate() {
-        let f = fitted_form(e).ok_or_else(|| Error::invalid("internal: not a fitted window"))?;
+    for (i, (f, model)) in functions.iter().enumerate() {
         let p = &f.params;
-        let udaf = match &f.fun {
-            WindowFunctionDefinition::AggregateUDF(u) => u.clone(),
-            WindowFunctionDefinition::WindowUDF(u) => population_model(u.name())
-                .map(|m| m.fit)
-                .ok_or_else(|| Error::invalid("internal: no fitted form"))?,
+        let udaf = match (&f.fun, model) {
+            (_, Some(model)) => model.fit.clone(),
+            (WindowFunctionDefinition::AggregateUDF(u), None) => u.clone(),
+            (WindowFunctionDefinition::WindowUDF(_), None) => {
+                return Err(Error::invalid("internal: no fitted form"));
+            }
         };
         let aggregate = Expr::AggregateFunction(AggregateFunction::new_udf(
             udaf,
@@ -171,17 +188,14 @@ async fn fit(
             Expr::Column(Column::new(qualifier.cloned(), field.name()))
         })
         .collect();
-    for (i, e) in w.window_expr.iter().enumerate() {
-        let f = fitted_form(e).ok_or_else(|| Error::invalid("internal: not a fitted window"))?;
-        let fitted = ScalarValue::try_from_array(row.column(i), 0)?;
-        let value = match &f.fun {
-            WindowFunctionDefinition::AggregateUDF(_) => lit(fitted),
-            WindowFunctionDefinition::WindowUDF(u) => {
-                let model = population_model(u.name())
-                    .ok_or_else(|| Error::invalid("internal: no fitted form"))?;
-                let mut args = vec![lit(fitted)];
+    for (i, (f, model)) in functions.iter().enumerate() {
+        let fitted = lit(ScalarValue::try_from_array(row.column(i), 0)?);
+        let value = match model {
+            None => fitted,
+            Some(model) => {
+                let mut args = vec![fitted];
                 args.extend(model.apply_args(&f.params.args));
-                Expr::ScalarFunction(ScalarFunction::new_udf(model.apply, args))
+                Expr::ScalarFunction(ScalarFunction::new_udf(model.apply.clone(), args))
             }
         };
         let (qualifier, field) = schema.qualified_field(n_input + i);
