@@ -25,6 +25,8 @@ pub const CATEGORICAL_MAX: i64 = 50;
 const TOP_VALUES_MAX_DISTINCT: i64 = 10_000;
 const TOP: usize = 5;
 const EPSILON: f64 = 1e-4;
+/// How many tags' value-count passes run at once.
+const SUMMARIES_AT_ONCE: usize = 4;
 
 /// PSI of two count vectors over the same bins.
 pub fn psi(current: &[i64], previous: &[i64]) -> Option<f64> {
@@ -115,9 +117,25 @@ impl Scope {
     }
 }
 
+/// Whether `approx_distinct` hashes a type as it is: integers, strings, dates, timestamps and
+/// booleans. Other values (floats) are counted by their text, which costs a cast per row.
+fn distinct_natively(t: &DataType) -> bool {
+    t.is_integer()
+        || matches!(
+            t,
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Date32
+                | DataType::Date64
+                | DataType::Timestamp(_, _)
+                | DataType::Boolean
+        )
+}
+
 /// One pass over this snapshot: `n` rows, then `non_null_<i>` and `distinct_<i>` of every tag
-/// (no distinct count for a list) and, for a number, its min, quartiles and max `q0_<i>` …
-/// `q4_<i>`. Every column aliased: two list tags would otherwise both be `CAST(NULL AS Int64)`.
+/// (no distinct count for a list) and, for a number, its min and max `q0_<i>`, `q4_<i>`.
+/// Every column aliased: two list tags would otherwise both be `CAST(NULL AS Int64)`.
 fn counts_sql(tags: &[&TagDef], scope: &Scope) -> String {
     let mut columns = vec!["count(*) AS n".to_string()];
     for (i, t) in tags.iter().enumerate() {
@@ -125,15 +143,14 @@ fn counts_sql(tags: &[&TagDef], scope: &Scope) -> String {
         columns.push(format!("count({c}) AS non_null_{i}"));
         columns.push(if is_list(t) {
             format!("CAST(NULL AS BIGINT) AS distinct_{i}")
+        } else if distinct_natively(t.value_type.data_type()) {
+            format!("CAST(approx_distinct({c}) AS BIGINT) AS distinct_{i}")
         } else {
             format!("CAST(approx_distinct(CAST({c} AS VARCHAR)) AS BIGINT) AS distinct_{i}")
         });
         if is_number(t) {
             let x = format!("CAST({c} AS DOUBLE)");
             columns.push(format!("min({x}) AS q0_{i}"));
-            for (q, p) in [(1, "0.25"), (2, "0.5"), (3, "0.75")] {
-                columns.push(format!("approx_percentile_cont({x}, {p}) AS q{q}_{i}"));
-            }
             columns.push(format!("max({x}) AS q4_{i}"));
         }
     }
@@ -143,6 +160,66 @@ fn counts_sql(tags: &[&TagDef], scope: &Scope) -> String {
         scope.history,
         scope.current()
     )
+}
+
+/// The quartiles p25, median and p75.
+const QUARTILES: [f64; 3] = [0.25, 0.5, 0.75];
+
+/// One pass over this snapshot for the quartiles of the number tags `tags[i]` for each `i` in
+/// `which` (those with too many values to count each): `q1_<i>` … `q3_<i>`, approximate.
+fn quartiles_sql(tags: &[&TagDef], which: &[usize], scope: &Scope) -> String {
+    let mut columns = Vec::new();
+    for &i in which {
+        let x = format!("CAST({} AS DOUBLE)", quote_ident(&tags[i].name));
+        for (q, p) in QUARTILES.iter().enumerate() {
+            columns.push(format!("approx_percentile_cont({x}, {p}) AS q{}_{i}", q + 1));
+        }
+    }
+    format!(
+        "SELECT {} FROM {} WHERE snapshot_at = {}",
+        columns.join(", "),
+        scope.history,
+        scope.current()
+    )
+}
+
+/// `percentile_cont` of each of `ps` (linear between the two nearest values) over values
+/// given as (value, how many), sorted by value; `None` when there are no values.
+fn percentiles(sorted: &[(f64, i64)], ps: &[f64]) -> Vec<Option<f64>> {
+    let n: i64 = sorted.iter().map(|(_, c)| c).sum();
+    // The value at 0-based rank `r` of the expanded list.
+    let at = |r: i64| {
+        let mut seen = 0;
+        for (v, c) in sorted {
+            seen += c;
+            if r < seen {
+                return *v;
+            }
+        }
+        sorted.last().map_or(f64::NAN, |(v, _)| *v)
+    };
+    ps.iter()
+        .map(|p| {
+            if n == 0 {
+                return None;
+            }
+            let pos = p * (n - 1) as f64;
+            let (lo, hi) = (pos.floor(), pos.ceil());
+            let (a, b) = (at(lo as i64), at(hi as i64));
+            Some(a + (b - a) * (pos - lo))
+        })
+        .collect()
+}
+
+/// The quartiles of a number tag from its counts per value in this snapshot.
+fn quartiles_of(values: &[ValueCount]) -> Vec<Option<f64>> {
+    let mut sorted: Vec<(f64, i64)> = values
+        .iter()
+        .filter(|v| v.current > 0)
+        .filter_map(|v| Some((v.value.as_deref()?.parse::<f64>().ok()?, v.current)))
+        .collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    percentiles(&sorted, &QUARTILES)
 }
 
 /// The non-null and distinct values of the `i`th tag in the row of [`counts_sql`].
@@ -209,24 +286,19 @@ fn categorical_psi(values: &[ValueCount]) -> Option<f64> {
     psi(&n, &m)
 }
 
-/// `min 1, p25 2.5, median 3, p75 4, max 9` of the `i`th tag from the row of [`counts_sql`];
-/// `None` for a tag without quantiles.
-fn quantiles_text(row: &RecordBatch, i: usize) -> Option<String> {
-    let q = (0..5)
-        .map(|q| {
-            let a = row.column_by_name(&format!("q{q}_{i}"))?;
-            let a = a.as_primitive_opt::<Float64Type>()?;
-            Some(if a.is_null(0) {
-                "NULL".to_string()
-            } else {
-                short(a.value(0))
-            })
-        })
-        .collect::<Option<Vec<String>>>()?;
-    Some(format!(
+/// A float of a one-row batch, by column name; `None` for NULL or no such column.
+fn float_named(row: &RecordBatch, name: &str) -> Option<f64> {
+    let a = row.column_by_name(name)?.as_primitive_opt::<Float64Type>()?;
+    (!a.is_null(0)).then(|| a.value(0))
+}
+
+/// `min 1, p25 2.5, median 3, p75 4, max 9`.
+fn quantiles_text(q: [Option<f64>; 5]) -> String {
+    let q = q.map(|v| v.map_or_else(|| "NULL".to_string(), short));
+    format!(
         "min {}, p25 {}, median {}, p75 {}, max {}",
         q[0], q[1], q[2], q[3], q[4]
-    ))
+    )
 }
 
 /// What a tag's values look like beyond their counts: the columns of [`TagStats`] that take
@@ -236,6 +308,9 @@ struct Summary {
     top_values: Option<String>,
     quantiles: Option<String>,
     psi: Option<f64>,
+    /// p25, median, p75 of a number tag, exact from its counts per value when it has few
+    /// enough values to count.
+    quartiles: Option<Vec<Option<f64>>>,
 }
 
 /// The stats row of `tag`: `rows` in the snapshot, `non_null` and `distinct` of the tag.
@@ -302,11 +377,52 @@ impl Engine {
             return Ok(());
         };
         let rows = ints(first, 0)[0];
+        // The per-tag passes are small (one column each): a few at once keep both cores busy.
+        let mut summaries = Vec::with_capacity(defs.len());
+        let indexed: Vec<(usize, &&TagDef)> = defs.iter().enumerate().collect();
+        for chunk in indexed.chunks(SUMMARIES_AT_ONCE) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for (i, t) in chunk {
+                batch.push(self.summarise(t, tag_counts(first, *i).1, &scope));
+            }
+            summaries.extend(futures::future::try_join_all(batch).await?);
+        }
+        // Quartiles of the numbers with too many values to count: one approximate pass.
+        let uncounted: Vec<usize> = (0..defs.len())
+            .filter(|&i| is_number(defs[i]) && summaries[i].quartiles.is_none())
+            .collect();
+        let approx = if uncounted.is_empty() {
+            None
+        } else {
+            let batches = self
+                .ctx
+                .sql(&quartiles_sql(&defs, &uncounted, &scope))
+                .await?
+                .collect()
+                .await?;
+            batches.into_iter().find(|b| b.num_rows() > 0)
+        };
         let mut stats = Vec::new();
-        for (i, t) in defs.iter().enumerate() {
+        for (i, (t, mut summary)) in defs.iter().zip(summaries).enumerate() {
+            if is_number(t) {
+                let middle = match summary.quartiles.take() {
+                    Some(counted) => counted,
+                    None => (1..=3)
+                        .map(|q| {
+                            let b = approx.as_ref()?;
+                            float_named(b, &format!("q{q}_{i}"))
+                        })
+                        .collect(),
+                };
+                summary.quantiles = Some(quantiles_text([
+                    float_named(first, &format!("q0_{i}")),
+                    middle[0],
+                    middle[1],
+                    middle[2],
+                    float_named(first, &format!("q4_{i}")),
+                ]));
+            }
             let (non_null, distinct) = tag_counts(first, i);
-            let mut summary = self.summarise(t, distinct, &scope).await?;
-            summary.quantiles = quantiles_text(first, i);
             stats.push(tag_stats(
                 &entity.name,
                 t,
@@ -325,6 +441,9 @@ impl Engine {
         let mut summary = Summary::default();
         if is_list(t) || distinct.is_some_and(|d| d <= TOP_VALUES_MAX_DISTINCT) {
             let values = self.value_counts(t, scope).await?;
+            if is_number(t) {
+                summary.quartiles = Some(quartiles_of(&values));
+            }
             if !t.sensitive {
                 summary.top_values = Some(top_values(&values));
             }
@@ -503,17 +622,29 @@ mod tests {
             DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
         );
         let number = tag("n", DataType::Int64);
-        let sql = counts_sql(&[&list, &number], &scope(None));
+        let float = tag("f", DataType::Float64);
+        let sql = counts_sql(&[&list, &number, &float], &scope(None));
         assert_eq!(
             sql,
             "SELECT count(*) AS n, count(\"l\") AS non_null_0, CAST(NULL AS BIGINT) AS distinct_0, \
              count(\"n\") AS non_null_1, \
-             CAST(approx_distinct(CAST(\"n\" AS VARCHAR)) AS BIGINT) AS distinct_1, \
-             min(CAST(\"n\" AS DOUBLE)) AS q0_1, \
-             approx_percentile_cont(CAST(\"n\" AS DOUBLE), 0.25) AS q1_1, \
-             approx_percentile_cont(CAST(\"n\" AS DOUBLE), 0.5) AS q2_1, \
-             approx_percentile_cont(CAST(\"n\" AS DOUBLE), 0.75) AS q3_1, \
-             max(CAST(\"n\" AS DOUBLE)) AS q4_1 \
+             CAST(approx_distinct(\"n\") AS BIGINT) AS distinct_1, \
+             min(CAST(\"n\" AS DOUBLE)) AS q0_1, max(CAST(\"n\" AS DOUBLE)) AS q4_1, \
+             count(\"f\") AS non_null_2, \
+             CAST(approx_distinct(CAST(\"f\" AS VARCHAR)) AS BIGINT) AS distinct_2, \
+             min(CAST(\"f\" AS DOUBLE)) AS q0_2, max(CAST(\"f\" AS DOUBLE)) AS q4_2 \
+             FROM \"c\".profile_history WHERE snapshot_at = TIMESTAMP '2024-01-02 00:00:00.000000'"
+        );
+    }
+
+    #[test]
+    fn quartiles_only_of_the_uncounted_numbers() {
+        let (a, b) = (tag("a", DataType::Float64), tag("b", DataType::Int64));
+        assert_eq!(
+            quartiles_sql(&[&a, &b], &[1], &scope(None)),
+            "SELECT approx_percentile_cont(CAST(\"b\" AS DOUBLE), 0.25) AS q1_1, \
+             approx_percentile_cont(CAST(\"b\" AS DOUBLE), 0.5) AS q2_1, \
+             approx_percentile_cont(CAST(\"b\" AS DOUBLE), 0.75) AS q3_1 \
              FROM \"c\".profile_history WHERE snapshot_at = TIMESTAMP '2024-01-02 00:00:00.000000'"
         );
     }
@@ -564,22 +695,58 @@ mod tests {
 
     #[test]
     fn quantiles_read_as_short_numbers() {
-        use datafusion::arrow::array::{ArrayRef, Float64Array};
-        let columns: Vec<ArrayRef> = [Some(1.0), Some(2.5), Some(3.0), None, Some(1e-5)]
-            .into_iter()
-            .map(|v| Arc::new(Float64Array::from(vec![v])) as ArrayRef)
-            .collect();
-        let row = RecordBatch::try_from_iter(
-            ["q0_3", "q1_3", "q2_3", "q3_3", "q4_3"]
-                .into_iter()
-                .zip(columns),
-        )
-        .unwrap();
         assert_eq!(
-            quantiles_text(&row, 3).as_deref(),
-            Some("min 1, p25 2.5, median 3, p75 NULL, max 0")
+            quantiles_text([Some(1.0), Some(2.5), Some(3.0), None, Some(1e-5)]),
+            "min 1, p25 2.5, median 3, p75 NULL, max 0"
         );
-        assert_eq!(quantiles_text(&row, 0), None);
+    }
+
+    /// `percentile_cont` over the expanded, sorted list, by brute force.
+    fn percentile_cont(expanded: &[f64], p: f64) -> Option<f64> {
+        if expanded.is_empty() {
+            return None;
+        }
+        let pos = p * (expanded.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        Some(expanded[lo] + (expanded[hi] - expanded[lo]) * (pos - lo as f64))
+    }
+
+    #[test]
+    fn quartiles_from_counts_are_percentile_cont() {
+        // 0, 1, 1, 3: what DataFusion's percentile_cont gives (0.75, 1, 1.5).
+        let values = vec![
+            count(Some("1"), 2, 0),
+            count(Some("3"), 1, 0),
+            count(Some("0"), 1, 5),
+            count(None, 4, 0),
+            count(Some("9"), 0, 3),
+        ];
+        assert_eq!(quartiles_of(&values), vec![Some(0.75), Some(1.0), Some(1.5)]);
+        assert_eq!(quartiles_of(&[count(None, 3, 0)]), vec![None, None, None]);
+        // Against brute force on pseudo-random counts, with negatives and fractions.
+        let mut seed = 7u64;
+        for round in 0..200 {
+            let mut pairs = Vec::new();
+            for v in 0..(round % 9 + 1) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                pairs.push((v as f64 * 0.5 - 2.0, (seed >> 60) as i64 + 1));
+            }
+            let mut expanded: Vec<f64> = pairs
+                .iter()
+                .flat_map(|(v, c)| std::iter::repeat_n(*v, *c as usize))
+                .collect();
+            expanded.sort_by(f64::total_cmp);
+            let values: Vec<ValueCount> = pairs
+                .iter()
+                .rev()
+                .map(|(v, c)| count(Some(&v.to_string()), *c, 0))
+                .collect();
+            let expected: Vec<Option<f64>> = QUARTILES
+                .iter()
+                .map(|p| percentile_cont(&expanded, *p))
+                .collect();
+            assert_eq!(quartiles_of(&values), expected, "{pairs:?}");
+        }
     }
 
     #[test]

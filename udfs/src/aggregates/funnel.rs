@@ -17,7 +17,8 @@ use datafusion::logical_expr::{
 };
 
 use super::funnel_groups::FunnelGroups;
-use super::groups::{GroupAggregate, Groups, Single};
+use super::groups::{GroupAggregate, Single};
+use super::retention_groups::RetentionGroups;
 use super::literal_arg;
 use super::values::list;
 
@@ -317,10 +318,16 @@ struct RetentionAgg {
 
 /// The retention flags of a group whose conditions seen are the bits of `mask`.
 pub fn retention_flags(mask: u64, conditions: usize) -> Vec<u8> {
+    let mut flags = Vec::with_capacity(conditions);
+    push_flags(&mut flags, mask, conditions);
+    flags
+}
+
+/// Appends the retention flags of `mask` to `flags`: flag `i` is 1 when conditions 1 and `i`
+/// were both met.
+pub(crate) fn push_flags(flags: &mut Vec<u8>, mask: u64, conditions: usize) {
     let first = mask & 1 == 1;
-    (0..conditions)
-        .map(|i| u8::from(first && mask >> i & 1 == 1))
-        .collect()
+    flags.extend((0..conditions).map(|i| u8::from(first && mask >> i & 1 == 1)));
 }
 
 impl GroupAggregate for RetentionAgg {
@@ -432,9 +439,7 @@ impl AggregateUDFImpl for Retention {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Groups::new(Arc::new(RetentionAgg {
-            conditions: args.exprs.len(),
-        }))))
+        Ok(Box::new(RetentionGroups::new(args.exprs.len())))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -52,6 +52,53 @@ async fn window_funnel_groups_match_the_plain_accumulator() {
     }
 }
 
+/// `retention`'s mask-per-group accumulator against `bool_or` on many groups, with NULL
+/// conditions and a `FILTER` clause (partial aggregation on, and skipped: `convert_to_state`).
+#[tokio::test]
+async fn retention_groups_match_bool_or() {
+    for (path, ctx) in contexts().await {
+        ctx.sql(
+            "CREATE TABLE visits AS SELECT value % 20000 AS g, \
+             CASE WHEN value % 11 = 0 THEN NULL ELSE value * 31 % 7 END AS e \
+             FROM generate_series(1, 200000)",
+        )
+        .await
+        .expect("create")
+        .collect()
+        .await
+        .expect("insert");
+        let keep = "FILTER (WHERE g % 3 <> 0 OR e <> 1)";
+        let retention = table(
+            &ctx,
+            &format!(
+                "SELECT g, r[1], r[2], r[3] FROM (SELECT g, retention(e = 1, e = 2, e > 4) \
+                 {keep} AS r FROM visits GROUP BY g) ORDER BY g"
+            ),
+        )
+        .await;
+        let flag = |e: &str| format!("CAST(coalesce({e}, false) AS INT)");
+        let bool_or = table(
+            &ctx,
+            &format!(
+                "SELECT g, {}, {}, {} FROM (SELECT g, bool_or(e = 1) {keep} AS s, \
+                 bool_or(e = 2) {keep} AS w, bool_or(e > 4) {keep} AS a FROM visits GROUP BY g) \
+                 ORDER BY g",
+                flag("s"),
+                flag("s AND w"),
+                flag("s AND a")
+            ),
+        )
+        .await;
+        assert_eq!(retention.len(), 20_000, "{path}");
+        assert_eq!(retention, bool_or, "{path}");
+        let kinds: std::collections::BTreeSet<&str> = retention
+            .iter()
+            .map(|r| r.split_once(" | ").map_or("", |(_, flags)| flags))
+            .collect();
+        assert!(kinds.len() >= 3, "{path}: {kinds:?}");
+    }
+}
+
 /// A `window_funnel(window, t, step1, step2)` groups accumulator over integer ticks.
 fn funnel_accumulator(window: i64) -> Box<dyn GroupsAccumulator> {
     let fields = vec![

@@ -2,7 +2,8 @@
 //! unique list and count, an ordered funnel within a window and retention flags. Each runs as a
 //! `GroupsAccumulator`, the fast path for `GROUP BY customer_id`: the frequency aggregates with
 //! their own flat state ([`frequency_groups`]), `window_funnel` with a flat event arena
-//! ([`funnel_groups`]), `retention` through [`groups`].
+//! ([`funnel_groups`]), `retention` with one mask per group, filled from bitmaps
+//! ([`retention_groups`]).
 
 mod counts;
 mod frequency;
@@ -11,6 +12,7 @@ mod funnel;
 mod funnel_groups;
 pub(crate) mod groups;
 mod interner;
+mod retention_groups;
 mod values;
 
 pub use frequency::{FrequencyUdaf, Output};
