@@ -12,7 +12,8 @@
 //! - [`print`] and [`diagnostic`]: results and error reports, shared by the front ends;
 //! - [`report`]: self-contained HTML reports (segment size history and profile);
 //! - [`demo`]: the synthetic retail data set and the guided demo;
-//! - [`runtime`]: the threads statements run on (deep expressions need deep stacks).
+//! - [`runtime`]: the threads statements run on (deep expressions need deep stacks);
+//! - [`failpoint`]: places where tests make a debug build fail or die between commits.
 
 pub mod access;
 pub mod catalog;
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;
+pub mod failpoint;
 pub mod identity;
 pub mod parser;
 pub mod print;

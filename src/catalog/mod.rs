@@ -216,6 +216,17 @@ pub struct GraphRefresh {
     pub status: RunStatus,
     #[serde(default)]
     pub message: Option<String>,
+    /// The version of `profile_history` that holds this snapshot: readers of `profile` read
+    /// that version, so a profile commit no record names yet (a refresh that died after it)
+    /// is never seen. `None` in records written before versions were kept: the latest.
+    #[serde(default)]
+    pub profile_version: Option<i64>,
+    /// The version of `<entity>/keys` with an id for every key of this snapshot.
+    #[serde(default)]
+    pub keys_version: Option<i64>,
+    /// The version of `<entity>/bitmaps` with this snapshot's bitmaps.
+    #[serde(default)]
+    pub bitmaps_version: Option<i64>,
 }
 
 /// One refresh of an entity (the rows of `tagfusion.snapshots`).
@@ -231,6 +242,17 @@ pub struct SnapshotRecord {
     pub status: RunStatus,
     #[serde(default)]
     pub message: Option<String>,
+    /// The version of `profile_history` that holds this snapshot: readers of `profile` read
+    /// that version, so a profile commit no record names yet (a refresh that died after it)
+    /// is never seen. `None` in records written before versions were kept: the latest.
+    #[serde(default)]
+    pub profile_version: Option<i64>,
+    /// The version of `<entity>/keys` with an id for every key of this snapshot.
+    #[serde(default)]
+    pub keys_version: Option<i64>,
+    /// The version of `<entity>/bitmaps` with this snapshot's bitmaps.
+    #[serde(default)]
+    pub bitmaps_version: Option<i64>,
 }
 
 /// One audited action (the rows of `tagfusion.audit`): a persona lookup or an export of

@@ -158,6 +158,9 @@ pub static SNAPSHOTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("tags", DataType::Int64, false),
         utf8("status", false),
         utf8("message", true),
+        Field::new("profile_version", DataType::Int64, true),
+        Field::new("keys_version", DataType::Int64, true),
+        Field::new("bitmaps_version", DataType::Int64, true),
     ]))
 });
 
@@ -200,6 +203,9 @@ pub static IDENTITY_REFRESHES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("seconds", DataType::Float64, false),
         utf8("status", false),
         utf8("message", true),
+        Field::new("profile_version", DataType::Int64, true),
+        Field::new("keys_version", DataType::Int64, true),
+        Field::new("bitmaps_version", DataType::Int64, true),
     ]))
 });
 

@@ -5,6 +5,7 @@ mod balance;
 mod commit;
 mod ddl;
 mod identity;
+mod keys;
 mod output;
 mod record;
 mod refresh;

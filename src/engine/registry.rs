@@ -4,12 +4,19 @@
 use std::sync::Arc;
 
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
-use datafusion::prelude::{cast, ident, lit};
+use datafusion::common::TableReference;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::prelude::{DataFrame, cast, ident, lit};
 
 use crate::warehouse::delta_compatible;
 pub use crate::warehouse::snapshot_literal;
 
 use super::Engine;
+use super::keys::keys_path;
+use super::refresh::bitmaps_path;
+use crate::catalog::SnapshotRecord;
+use datafusion::arrow::datatypes::DataType;
 use crate::catalog::{Catalog, store};
 use crate::error::{Error, Result};
 
@@ -107,18 +114,118 @@ impl Engine {
                 );
             }
         }
+        // The version the latest snapshot record names: a profile commit that no record names
+        // (its refresh died before recording it) is never read.
+        let pinned = match latest.profile_version {
+            Some(v) if table.version() != Some(v as u64) => {
+                match self
+                    .warehouse
+                    .table_at(&profile_history_path(entity), v as u64)
+                    .await
+                {
+                    Ok(Some(t)) => self.warehouse.provider(&t).await?,
+                    // Its log expired (Delta keeps 30 days): the latest version holds the
+                    // snapshot too, unless a later refresh failed after its commit.
+                    other => {
+                        tracing::warn!(
+                            entity,
+                            version = v,
+                            error = ?other.err(),
+                            "the profile's recorded version cannot be loaded; reading the latest"
+                        );
+                        provider
+                    }
+                }
+            }
+            _ => provider,
+        };
         // Scanned by name, so a plan says which entity's history it reads (tag usage).
         let profile = self
-            .ctx
-            .table(datafusion::common::TableReference::partial(
-                entity.to_string(),
-                "profile_history".to_string(),
-            ))
-            .await?
+            .scan_named(entity, "profile_history", pinned)?
             .filter(ident("snapshot_at").eq(lit(snapshot_literal(latest.snapshot_at))))?
             .select(columns)?;
         replace_table(&schema, "profile", profile.into_view())?;
+        self.register_keys(entity, latest.keys_version, &schema)
+            .await?;
+        self.register_bitmaps(entity, latest, &schema).await?;
         self.register_segments(catalog, entity, &schema).await
+    }
+
+    /// A scan of `provider` (a table at a pinned version) named `<entity>.<table>`: plans say
+    /// which entity's table they read (tag usage, masking).
+    fn scan_named(
+        &self,
+        entity: &str,
+        table: &str,
+        provider: Arc<dyn TableProvider>,
+    ) -> Result<DataFrame> {
+        let scan = LogicalPlanBuilder::scan(
+            TableReference::partial(entity.to_string(), table.to_string()),
+            provider_as_source(provider),
+            None,
+        )?
+        .build()?;
+        Ok(DataFrame::new(self.ctx.state(), scan))
+    }
+
+    /// `<entity>.keys` (`key`, `key_id`): the key dictionary at the version the latest
+    /// snapshot names; none before the first snapshot with key ids.
+    async fn register_keys(
+        &self,
+        entity: &str,
+        version: Option<i64>,
+        schema: &Arc<dyn SchemaProvider>,
+    ) -> Result<()> {
+        schema.deregister_table("keys")?;
+        let Some(version) = version else {
+            return Ok(());
+        };
+        let Some(table) = self.warehouse.table_at(&keys_path(entity), version as u64).await? else {
+            return Ok(());
+        };
+        let provider = self.warehouse.provider(&table).await?;
+        let key_type = delta_compatible(provider.schema().field_with_name("key")?.data_type());
+        let keys = self
+            .scan_named(entity, "keys", provider)?
+            .select(vec![cast(ident("key"), key_type).alias("key"), ident("key_id")])?;
+        schema.register_table("keys".to_string(), keys.into_view())?;
+        Ok(())
+    }
+
+    /// `<entity>.bitmaps` (`kind`, `name`, `value`, `version`, `cardinality`, `bitmap`): the
+    /// latest snapshot's bitmaps, from the version its record names.
+    async fn register_bitmaps(
+        &self,
+        entity: &str,
+        latest: &SnapshotRecord,
+        schema: &Arc<dyn SchemaProvider>,
+    ) -> Result<()> {
+        schema.deregister_table("bitmaps")?;
+        let Some(version) = latest.bitmaps_version else {
+            return Ok(());
+        };
+        let Some(table) = self
+            .warehouse
+            .table_at(&bitmaps_path(entity), version as u64)
+            .await?
+        else {
+            return Ok(());
+        };
+        let provider = self.warehouse.provider(&table).await?;
+        let text = |c: &str| cast(ident(c), DataType::Utf8).alias(c);
+        let bitmaps = self
+            .scan_named(entity, "bitmaps", provider)?
+            .filter(ident("snapshot_at").eq(lit(snapshot_literal(latest.snapshot_at))))?
+            .select(vec![
+                text("kind"),
+                text("name"),
+                text("value"),
+                ident("version"),
+                ident("cardinality"),
+                cast(ident("bitmap"), DataType::Binary).alias("bitmap"),
+            ])?;
+        schema.register_table("bitmaps".to_string(), bitmaps.into_view())?;
+        Ok(())
     }
 
     pub(super) fn deregister_entity(&self, entity: &str) -> Result<()> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
@@ -33,6 +34,14 @@ impl<'a> Scratch<'a> {
         let name = format!("__tf_{}", uuid::Uuid::new_v4().simple());
         let table = MemTable::try_new(schema, vec![batches])?;
         self.ctx.register_table(name.as_str(), Arc::new(table))?;
+        self.names.push(name.clone());
+        Ok(name)
+    }
+
+    /// Registers a table provider (a Delta table at some version) under a fresh name.
+    pub fn provide(&mut self, provider: Arc<dyn TableProvider>) -> Result<String> {
+        let name = format!("__tf_{}", uuid::Uuid::new_v4().simple());
+        self.ctx.register_table(name.as_str(), provider)?;
         self.names.push(name.clone());
         Ok(name)
     }

@@ -109,7 +109,8 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 fn delta_message(e: &deltalake::DeltaTableError) -> String {
     let text = with_causes(e);
-    if text.contains("concurrent transaction") {
+    // delta-rs says both "concurrent transaction" and "Concurrent transaction failed.".
+    if text.to_ascii_lowercase().contains("concurrent transaction") {
         // Delta's optimistic concurrency: another process committed to the same table first.
         return "another process committed to the same warehouse table first; this statement's \
                 change was not committed: run it again"
@@ -284,6 +285,14 @@ mod tests {
             Some("orders_30d".into())
         );
         assert_eq!(closest("zzz", ["orders_30d", "gender"]), None);
+    }
+
+    #[test]
+    fn delta_conflicts_say_run_it_again_whatever_the_case() {
+        for text in ["Concurrent transaction failed.", "a concurrent transaction won"] {
+            let e = deltalake::DeltaTableError::Generic(text.to_string());
+            assert!(delta_message(&e).starts_with("another process committed"), "{text}");
+        }
     }
 
     #[test]

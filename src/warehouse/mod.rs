@@ -27,6 +27,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use deltalake::DeltaTable;
 use deltalake::TableProperty;
 use deltalake::kernel::StructType;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::operations::write::{SchemaMode, WriteBuilder};
 use deltalake::parquet::basic::Compression;
@@ -182,6 +183,17 @@ impl Warehouse {
         })
     }
 
+    /// A Delta table as it was at `version` (time travel), or `None` when there is no table.
+    pub async fn table_at(&self, relative: &str, version: u64) -> Result<Option<DeltaTable>> {
+        let Some(mut table) = self.table(relative).await? else {
+            return Ok(None);
+        };
+        if table.version() != Some(version) {
+            table.load_version(version).await?;
+        }
+        Ok(Some(table))
+    }
+
     /// The Delta table at `relative`, loaded if it exists (version `None` if not).
     async fn delta(&self, relative: &str) -> Result<DeltaTable> {
         let opened = self
@@ -277,7 +289,7 @@ impl Warehouse {
         Ok(table.table_provider().await?)
     }
 
-    /// Writes record batches in one commit.
+    /// Writes record batches in one commit; new columns are added to the table.
     pub async fn write_batches(
         &self,
         relative: &str,
@@ -291,7 +303,31 @@ impl Warehouse {
         } else {
             batches
         };
-        let written = mode.apply(table.write(batches)).await?;
+        // Merge: a table written by an older TagFusion takes the columns added since.
+        let written = mode
+            .apply(table.write(batches).with_schema_mode(SchemaMode::Merge))
+            .await?;
+        self.remember(relative, &written);
+        Ok(written)
+    }
+
+    /// Appends batches in one commit on top of `table` as it was read (not brought up to
+    /// date first), with `commit`'s properties. When `commit` carries a Delta application
+    /// transaction, a commit another process made since with the same application id makes
+    /// this one fail ("another process committed … first") instead of landing beside it.
+    pub async fn append_to(
+        &self,
+        relative: &str,
+        table: DeltaTable,
+        batches: Vec<RecordBatch>,
+        commit: CommitProperties,
+    ) -> Result<DeltaTable> {
+        let written = table
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_schema_mode(SchemaMode::Merge)
+            .with_commit_properties(commit)
+            .await?;
         self.remember(relative, &written);
         Ok(written)
     }

@@ -1,6 +1,8 @@
+mod bitmaps;
 mod cli;
 mod demo;
 mod identity;
+mod keys;
 mod models;
 mod refresh;
 mod repl;

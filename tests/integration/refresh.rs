@@ -80,3 +80,46 @@ fn explain_refresh_shows_one_fused_scan_per_table_and_the_plan() {
     ]);
     assert_eq!(scores.lines().nth(1), Some("3,0"), "{scores}");
 }
+
+/// The snapshot record is the commit point: a refresh that dies after committing the profile
+/// but before recording the snapshot (an error there, or the process killed) leaves
+/// `customer.profile` on the version the latest record names. REFRESH TAG rewrites the current
+/// snapshot in place, so without the pinned version its commit alone would show.
+#[test]
+fn a_profile_commit_no_snapshot_record_names_is_never_read() {
+    let s = Sandbox::new();
+    s.fixture(&["2026-07-01 00:00:00"]);
+    let profile = [
+        "run",
+        "-c",
+        "SELECT customer_id, gender FROM customer.profile ORDER BY customer_id",
+    ];
+    let before = s.ok(&profile);
+    assert!(before.contains('女'), "{before}");
+    s.ok(&[
+        "run",
+        "-c",
+        "CREATE OR REPLACE TAG customer.gender AS CASE sex WHEN 'F' THEN 'F' ELSE 'M' END",
+    ]);
+    let refresh_tag = ["run", "-c", "REFRESH TAG customer.gender"];
+    for armed in ["refresh.after_profile", "refresh.after_profile=abort"] {
+        let out = s
+            .cmd(&refresh_tag)
+            .env(tagfusion::failpoint::VARIABLE, armed)
+            .output()
+            .expect("run tagfusion");
+        assert!(!out.status.success(), "{armed}: the refresh went through");
+        assert_eq!(s.ok(&profile), before, "{armed}: an unrecorded commit shows");
+    }
+    let failed = s.ok(&[
+        "run",
+        "-c",
+        "SELECT status, message FROM tagfusion.snapshots WHERE operation LIKE 'refresh tag%'",
+    ]);
+    // The error is recorded; the abort left no record at all.
+    assert_eq!(failed.lines().count(), 2, "{failed}");
+    assert!(failed.contains("failed,failpoint refresh.after_profile"), "{failed}");
+    s.ok(&refresh_tag);
+    let after = s.ok(&profile);
+    assert!(after.contains(",F") && !after.contains('女'), "{after}");
+}

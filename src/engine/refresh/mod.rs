@@ -3,6 +3,8 @@
 //! before the commit, so a failed refresh leaves the previous snapshot and the catalog as they
 //! were; only a `failed` row in `tagfusion.snapshots` records that it was tried.
 
+mod bitmaps;
+pub(super) use bitmaps::bitmaps_path;
 mod population;
 mod scans;
 mod stats;
@@ -15,7 +17,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
+use datafusion::logical_expr::JoinType;
 use datafusion::prelude::{DataFrame, Expr, SessionContext, cast, ident, lit};
+use deltalake::DeltaTable;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{Catalog, EntityDef, RunStatus, SegmentDef, SnapshotRecord, TagDef, store};
@@ -26,10 +30,26 @@ use crate::engine::registry::{profile_history_path, snapshot_literal};
 use crate::engine::scratch::Scratch;
 use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
+use crate::engine::keys::KEY_ID_COLUMN;
+use crate::failpoint;
 use crate::parser::{QualifiedName, quote_ident};
 use crate::warehouse::{WriteMode, delta_compatible};
 
 /// What a refresh computes and where it starts from.
+/// The key and id columns of the keys table inside a profile query.
+const ID_KEY: &str = "__tf_id_key";
+const ID_VALUE: &str = "__tf_id";
+
+/// What a refresh committed: the snapshot's rows and the `profile_history` version holding them.
+struct Written {
+    rows: usize,
+    profile_version: Option<u64>,
+    /// The version of `<entity>/keys` with an id for every key of the snapshot.
+    keys_version: u64,
+    /// The version of `<entity>/bitmaps` with the snapshot's bitmaps.
+    bitmaps_version: u64,
+}
+
 struct RefreshJob {
     entity: EntityDef,
     /// Every tag of the entity (catalog order).
@@ -128,7 +148,7 @@ impl Engine {
             ]);
             joined.push(Joined::query(&sql, scan.columns()));
         }
-        let (df, sql) = self.profile_frame(&rctx, &job, &joined).await?;
+        let (df, sql, _) = self.profile_frame(&rctx, &job, &joined, None).await?;
         let models = population::population_windows(df.logical_plan());
         if !models.is_empty() {
             rows.push(vec![
@@ -252,10 +272,17 @@ impl Engine {
             operation,
             started,
             finished,
-            rows: *result.as_ref().unwrap_or(&0) as i64,
+            rows: result.as_ref().map_or(0, |w| w.rows as i64),
             tags: (job.selected.len() + job.kept.len()) as i64,
             status: RunStatus::of(&result),
             message: result.as_ref().err().map(|e| e.to_string()),
+            profile_version: result
+                .as_ref()
+                .ok()
+                .and_then(|w| w.profile_version)
+                .map(|v| v as i64),
+            keys_version: result.as_ref().ok().map(|w| w.keys_version as i64),
+            bitmaps_version: result.as_ref().ok().map(|w| w.bitmaps_version as i64),
         };
         // Recording the attempt must not hide the refresh's own error.
         let recorded = store::append_snapshot(&self.warehouse, &record).await;
@@ -264,7 +291,7 @@ impl Engine {
             // report.
             let _ = self.register_system_tables().await;
         }
-        let rows = result?;
+        let rows = result?.rows;
         recorded?;
         catalog.snapshots.push(record.clone());
         self.commit_catalog(catalog.clone(), Some(&job.entity.name))
@@ -342,8 +369,8 @@ impl Engine {
         }
     }
 
-    /// Computes the snapshot and commits it; returns the number of rows written.
-    async fn compute_and_write(&self, job: &RefreshJob) -> Result<usize> {
+    /// Computes the snapshot and commits it.
+    async fn compute_and_write(&self, job: &RefreshJob) -> Result<Written> {
         let entity = &job.entity;
         let rctx = self.refresh_context(job.as_of)?;
         let statistics = job.statistics();
@@ -354,10 +381,21 @@ impl Engine {
             .count();
         let progress = self.progress_bar(checked as u64 + 1, &entity.name);
         let mut scratch = Scratch::new(&self.ctx);
+        // Keys first: every row of the snapshot carries its key's id.
+        let universe = if job.from_snapshot {
+            format!("{}.profile", quote_ident(&entity.name))
+        } else {
+            entity.source().as_relation()
+        };
+        let (keys_version, keys) = self
+            .allocate_keys(&rctx, &mut scratch, entity, &universe, job.as_of)
+            .await?;
         let joined = self
             .statistic_joins(&rctx, &mut scratch, scans, &progress)
             .await?;
-        let (df, _) = self.profile_frame(&rctx, job, &joined).await?;
+        let (df, _, segments) = self
+            .profile_frame(&rctx, job, &joined, Some(&keys))
+            .await?;
 
         progress.set_message(format!(
             "{}: computing and writing the snapshot",
@@ -396,23 +434,46 @@ impl Engine {
             table
         }
         .await;
-        if let Err(e) = written {
-            progress.finish_and_clear();
-            return Err(self.name_failing_tag(&rctx, &statistics, e).await);
-        }
+        let table = match written {
+            Ok(table) => table,
+            Err(e) => {
+                progress.finish_and_clear();
+                return Err(self.name_failing_tag(&rctx, &statistics, e).await);
+            }
+        };
         progress.finish_and_clear();
-        self.count_rows(&entity.name, job.as_of).await
+        let rows = self.count_rows(&table, job.as_of).await?;
+        // The profile is committed; until the snapshot record names its version, readers keep
+        // the previous one.
+        failpoint::hit("refresh.after_profile").await?;
+        let clock = Instant::now();
+        let bitmaps_version = self
+            .write_bitmaps(&rctx, &mut scratch, job, &table, &segments)
+            .await?;
+        tracing::debug!(
+            entity = %entity.name,
+            seconds = clock.elapsed().as_secs_f64(),
+            "refresh: bitmaps written"
+        );
+        Ok(Written {
+            rows,
+            profile_version: table.version(),
+            keys_version,
+            bitmaps_version,
+        })
     }
 
-    /// The snapshot's rows: the profile query over `joined` statistic scans, with the segments'
-    /// membership columns, in warehouse types, sorted by key (so a key lookup can skip files by
-    /// their statistics).
+    /// The snapshot's rows: the profile query over `joined` statistic scans, with each key's id
+    /// from the keys table registered as `keys` (when given) and the segments' membership
+    /// columns, in warehouse types, sorted by key (so a key lookup can skip files by their
+    /// statistics).
     async fn profile_frame(
         &self,
         rctx: &SessionContext,
         job: &RefreshJob,
         joined: &[Joined<'_>],
-    ) -> Result<(DataFrame, String)> {
+        keys: Option<&str>,
+    ) -> Result<(DataFrame, String, Vec<String>)> {
         let entity = &job.entity;
         let levels = compiler::levels(&job.tags, &job.selected)?;
         let base = if job.from_snapshot {
@@ -436,11 +497,21 @@ impl Engine {
             ))
         })?;
         let key_type = delta_compatible(df.schema().field(0).data_type());
-        let columns = snapshot_columns(job, key_type, &output, &segments)?;
+        let df = match keys {
+            Some(keys) => {
+                let ids = rctx.table(keys).await?.select(vec![
+                    ident("key").alias(ID_KEY),
+                    ident("key_id").alias(ID_VALUE),
+                ])?;
+                df.join(ids, JoinType::Left, &[entity.key.as_str()], &[ID_KEY], None)?
+            }
+            None => df,
+        };
+        let columns = snapshot_columns(job, key_type, keys.is_some(), &output, &segments)?;
         let df = df
             .select(columns)?
             .sort(vec![ident(&entity.key).sort(true, true)])?;
-        Ok((df, sql))
+        Ok((df, sql, segments))
     }
 
     /// Adds each segment as a boolean column over the profile query, dependencies first. A
@@ -484,11 +555,9 @@ impl Engine {
         (sql, included)
     }
 
-    async fn count_rows(&self, entity: &str, at: DateTime<Utc>) -> Result<usize> {
-        let Some(table) = self.warehouse.table(&profile_history_path(entity)).await? else {
-            return Ok(0);
-        };
-        let provider = self.warehouse.provider(&table).await?;
+    /// The rows of the snapshot at `at` in `table` (the version just written).
+    async fn count_rows(&self, table: &DeltaTable, at: DateTime<Utc>) -> Result<usize> {
+        let provider = self.warehouse.provider(table).await?;
         let n = self
             .ctx
             .read_table(provider)?
@@ -603,11 +672,15 @@ pub(in crate::engine) fn segment_column(segment: &str) -> String {
 fn snapshot_columns(
     job: &RefreshJob,
     key_type: DataType,
+    with_ids: bool,
     output: &[String],
     segments: &[String],
 ) -> Result<Vec<Expr>> {
     let key = &job.entity.key;
     let mut columns = vec![cast(ident(key), key_type).alias(key)];
+    if with_ids {
+        columns.push(cast(ident(ID_VALUE), DataType::Int64).alias(KEY_ID_COLUMN));
+    }
     for name in output {
         let tag = job
             .tags
@@ -639,14 +712,19 @@ mod tests {
             from_snapshot: false,
             segments: Vec::new(),
         };
-        let columns =
-            snapshot_columns(&job, DataType::Utf8, &["orders".into()], &["vip".into()]).unwrap();
-        let names: Vec<String> = columns
-            .iter()
-            .map(|c| c.schema_name().to_string())
-            .collect();
-        assert_eq!(names, ["id", "orders", "segment:vip", "snapshot_at"]);
-        let e = snapshot_columns(&job, DataType::Utf8, &["gone".into()], &[]).unwrap_err();
+        let names = |with_ids| {
+            snapshot_columns(&job, DataType::Utf8, with_ids, &["orders".into()], &["vip".into()])
+                .unwrap()
+                .iter()
+                .map(|c| c.schema_name().to_string())
+                .collect::<Vec<String>>()
+        };
+        assert_eq!(names(false), ["id", "orders", "segment:vip", "snapshot_at"]);
+        assert_eq!(
+            names(true),
+            ["id", "tagfusion:key_id", "orders", "segment:vip", "snapshot_at"]
+        );
+        let e = snapshot_columns(&job, DataType::Utf8, false, &["gone".into()], &[]).unwrap_err();
         assert_eq!(e.to_string(), "tag gone vanished");
     }
 }

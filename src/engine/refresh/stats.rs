@@ -586,6 +586,9 @@ mod tests {
             tags: 0,
             status,
             message: None,
+            profile_version: None,
+            keys_version: None,
+            bitmaps_version: None,
         };
         let catalog = Catalog {
             snapshots: vec![

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::parser::{CreateSegment, QualifiedName, quote_ident, quote_str};
 
 /// Names in an entity's schema that a segment may not take.
-const TAKEN: &[&str] = &["profile", "profile_history"];
+const TAKEN: &[&str] = &["profile", "profile_history", "keys", "bitmaps"];
 
 /// `segment` and the segments it reads, dependencies first.
 fn closure_in_order<'a>(catalog: &'a Catalog, segment: &'a SegmentDef) -> Vec<&'a SegmentDef> {
