@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
-use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
 
 use super::Engine;
 use super::scratch::Scratch;
@@ -73,7 +73,13 @@ impl Engine {
     ) -> Result<(u64, String)> {
         let key = quote_ident(&entity.key);
         let keys_of = format!("SELECT {key} AS k FROM {universe}");
-        let key_type = rctx.sql(&keys_of).await?.schema().field(0).data_type().clone();
+        let key_type = rctx
+            .sql(&keys_of)
+            .await?
+            .schema()
+            .field(0)
+            .data_type()
+            .clone();
         let schema = keys_schema(&key_type);
         let path = keys_path(&entity.name);
         let table = self.warehouse.ensure_table(&path, &schema).await?;
@@ -141,7 +147,8 @@ fn id_batches(
     let mut out = Vec::with_capacity(new.len());
     for b in new.iter().filter(|b| b.num_rows() > 0) {
         let n = b.num_rows() as i64;
-        let key: ArrayRef = datafusion::arrow::compute::cast(b.column(0), schema.field(0).data_type())?;
+        let key: ArrayRef =
+            datafusion::arrow::compute::cast(b.column(0), schema.field(0).data_type())?;
         let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(next..next + n));
         let at: ArrayRef = Arc::new(
             datafusion::arrow::array::TimestampMicrosecondArray::from(vec![at; n as usize])
@@ -160,16 +167,29 @@ mod tests {
     #[test]
     fn ids_stop_at_two_to_the_32() {
         assert_eq!(assign_ids("c", 0, 3).unwrap(), 0..3);
-        assert_eq!(assign_ids("c", MAX_KEY_IDS - 2, 2).unwrap(), MAX_KEY_IDS - 2..MAX_KEY_IDS);
+        assert_eq!(
+            assign_ids("c", MAX_KEY_IDS - 2, 2).unwrap(),
+            MAX_KEY_IDS - 2..MAX_KEY_IDS
+        );
         let e = assign_ids("customer", MAX_KEY_IDS - 2, 3).unwrap_err();
-        assert!(e.to_string().contains("entity customer needs more than 4,294,967,296 key ids"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("entity customer needs more than 4,294,967,296 key ids"),
+            "{e}"
+        );
         assert!(assign_ids("c", u64::MAX, 1).is_err());
         assert_eq!(assign_ids("c", 5, 0).unwrap(), 5..5);
     }
 
     #[test]
     fn keys_tables_keep_the_key_type() {
-        assert_eq!(keys_schema(&DataType::Int32).field(0).data_type(), &DataType::Int32);
-        assert_eq!(keys_schema(&DataType::Utf8View).field(0).data_type(), &DataType::Utf8);
+        assert_eq!(
+            keys_schema(&DataType::Int32).field(0).data_type(),
+            &DataType::Int32
+        );
+        assert_eq!(
+            keys_schema(&DataType::Utf8View).field(0).data_type(),
+            &DataType::Utf8
+        );
     }
 }

@@ -16,9 +16,9 @@ use super::Engine;
 use super::keys::keys_path;
 use super::refresh::bitmaps_path;
 use crate::catalog::SnapshotRecord;
-use datafusion::arrow::datatypes::DataType;
 use crate::catalog::{Catalog, store};
 use crate::error::{Error, Result};
+use datafusion::arrow::datatypes::DataType;
 
 pub const SYSTEM_SCHEMA: &str = "tagfusion";
 pub const DEFAULT_CATALOG: &str = "datafusion";
@@ -180,14 +180,19 @@ impl Engine {
         let Some(version) = version else {
             return Ok(());
         };
-        let Some(table) = self.warehouse.table_at(&keys_path(entity), version as u64).await? else {
+        let Some(table) = self
+            .warehouse
+            .table_at(&keys_path(entity), version as u64)
+            .await?
+        else {
             return Ok(());
         };
         let provider = self.warehouse.provider(&table).await?;
         let key_type = delta_compatible(provider.schema().field_with_name("key")?.data_type());
-        let keys = self
-            .scan_named(entity, "keys", provider)?
-            .select(vec![cast(ident("key"), key_type).alias("key"), ident("key_id")])?;
+        let keys = self.scan_named(entity, "keys", provider)?.select(vec![
+            cast(ident("key"), key_type).alias("key"),
+            ident("key_id"),
+        ])?;
         schema.register_table("keys".to_string(), keys.into_view())?;
         Ok(())
     }

@@ -289,9 +289,15 @@ mod tests {
 
     #[test]
     fn delta_conflicts_say_run_it_again_whatever_the_case() {
-        for text in ["Concurrent transaction failed.", "a concurrent transaction won"] {
+        for text in [
+            "Concurrent transaction failed.",
+            "a concurrent transaction won",
+        ] {
             let e = deltalake::DeltaTableError::Generic(text.to_string());
-            assert!(delta_message(&e).starts_with("another process committed"), "{text}");
+            assert!(
+                delta_message(&e).starts_with("another process committed"),
+                "{text}"
+            );
         }
     }
 

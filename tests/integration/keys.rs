@@ -55,7 +55,11 @@ fn people(s: &Sandbox, key_type: &str, rounds: &[&[&str]]) -> Vec<Vec<String>> {
 fn keys_get_ids_once_in_key_order_and_keep_them() {
     for key_type in ["VARCHAR", "BIGINT"] {
         let s = Sandbox::new();
-        let seen = people(&s, key_type, &[&["3", "1", "2"], &["1", "3", "4"], &["2", "4"]]);
+        let seen = people(
+            &s,
+            key_type,
+            &[&["3", "1", "2"], &["1", "3", "4"], &["2", "4"]],
+        );
         assert_eq!(seen[0], ["1,0", "2,1", "3,2"], "{key_type}");
         // 2 left, 4 came: 4 gets the next id, 2 keeps its id in the dictionary.
         assert_eq!(seen[1], ["1,0", "2,1", "3,2", "4,3"], "{key_type}");
@@ -72,9 +76,14 @@ fn keys_get_ids_once_in_key_order_and_keep_them() {
         assert_eq!(
             rows,
             [
-                "2026-07-01,1,0", "2026-07-01,2,1", "2026-07-01,3,2",
-                "2026-07-02,1,0", "2026-07-02,3,2", "2026-07-02,4,3",
-                "2026-07-03,2,1", "2026-07-03,4,3",
+                "2026-07-01,1,0",
+                "2026-07-01,2,1",
+                "2026-07-01,3,2",
+                "2026-07-02,1,0",
+                "2026-07-02,3,2",
+                "2026-07-02,4,3",
+                "2026-07-03,2,1",
+                "2026-07-03,4,3",
             ],
             "{key_type}"
         );
@@ -91,7 +100,11 @@ fn keys_of_a_failed_refresh_stay_out_of_view_and_keep_their_ids() {
     let s = Sandbox::new();
     people(&s, "VARCHAR", &[&["a", "b"]]);
     std::fs::write(s.path("people.csv"), "id,name\na,x\nb,y\nc,z\n").expect("write csv");
-    let refresh = ["run", "-c", "REFRESH ENTITY person AS OF TIMESTAMP '2026-07-05 00:00:00'"];
+    let refresh = [
+        "run",
+        "-c",
+        "REFRESH ENTITY person AS OF TIMESTAMP '2026-07-05 00:00:00'",
+    ];
     let out = s
         .cmd(&refresh)
         .env(tagfusion::failpoint::VARIABLE, "refresh.after_keys")
@@ -103,7 +116,10 @@ fn keys_of_a_failed_refresh_stay_out_of_view_and_keep_their_ids() {
     assert_eq!(ids(&s, "person"), ["a,0", "b,1", "c,2"]);
     // Another Delta reader sees the dictionary and the ids in the snapshot.
     let keys = read_with_python(&s, "person/keys", &["key", "key_id"], "key_id");
-    let keys: Vec<String> = keys.iter().map(|r| format!("{}={}", r["key"], r["key_id"])).collect();
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|r| format!("{}={}", r["key"], r["key_id"]))
+        .collect();
     assert_eq!(keys, [r#""a"=0"#, r#""b"=1"#, r#""c"=2"#]);
     let rows = read_with_python(
         &s,
@@ -112,7 +128,8 @@ fn keys_of_a_failed_refresh_stay_out_of_view_and_keep_their_ids() {
         "tagfusion:key_id,id",
     );
     assert!(
-        rows.iter().any(|r| r["id"] == "c" && r["tagfusion:key_id"] == 2),
+        rows.iter()
+            .any(|r| r["id"] == "c" && r["tagfusion:key_id"] == 2),
         "{rows:?}"
     );
 }
@@ -128,8 +145,15 @@ fn allocations_at_the_same_moment_conflict_instead_of_sharing_ids() {
     std::fs::write(s.path("people.csv"), "id,name\na,x\nb,y\nc,z\n").expect("write csv");
     // The first process reads the dictionary, then waits before its commit…
     let mut first = s
-        .cmd(&["run", "-c", "REFRESH ENTITY person AS OF TIMESTAMP '2026-07-06 00:00:00'"])
-        .env(tagfusion::failpoint::VARIABLE, "keys.before_commit=sleep:4000ms")
+        .cmd(&[
+            "run",
+            "-c",
+            "REFRESH ENTITY person AS OF TIMESTAMP '2026-07-06 00:00:00'",
+        ])
+        .env(
+            tagfusion::failpoint::VARIABLE,
+            "keys.before_commit=sleep:4000ms",
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -139,19 +163,37 @@ fn allocations_at_the_same_moment_conflict_instead_of_sharing_ids() {
     while stderr.read_line(&mut line).expect("read stderr") > 0 && !line.contains("failpoint") {
         line.clear();
     }
-    assert!(line.contains("keys.before_commit"), "the first process did not get there: {line}");
+    assert!(
+        line.contains("keys.before_commit"),
+        "the first process did not get there: {line}"
+    );
     // …while a second one allocates the same keys.
-    let second = s.run(&["run", "-c", "REFRESH ENTITY person AS OF TIMESTAMP '2026-07-07 00:00:00'"]);
+    let second = s.run(&[
+        "run",
+        "-c",
+        "REFRESH ENTITY person AS OF TIMESTAMP '2026-07-07 00:00:00'",
+    ]);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
     let first = first.wait().expect("wait");
     let outcomes = [
         (first.success(), rest),
-        (second.status.success(), String::from_utf8_lossy(&second.stderr).to_string()),
+        (
+            second.status.success(),
+            String::from_utf8_lossy(&second.stderr).to_string(),
+        ),
     ];
-    let failed: Vec<&String> = outcomes.iter().filter(|(ok, _)| !ok).map(|(_, e)| e).collect();
+    let failed: Vec<&String> = outcomes
+        .iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, e)| e)
+        .collect();
     assert_eq!(failed.len(), 1, "{outcomes:?}");
-    assert!(failed[0].contains("another process committed"), "{}", failed[0]);
+    assert!(
+        failed[0].contains("another process committed"),
+        "{}",
+        failed[0]
+    );
     let dictionary = s.ok(&[
         "run",
         "-c",

@@ -109,7 +109,11 @@ fn a_profile_commit_no_snapshot_record_names_is_never_read() {
             .output()
             .expect("run tagfusion");
         assert!(!out.status.success(), "{armed}: the refresh went through");
-        assert_eq!(s.ok(&profile), before, "{armed}: an unrecorded commit shows");
+        assert_eq!(
+            s.ok(&profile),
+            before,
+            "{armed}: an unrecorded commit shows"
+        );
     }
     let failed = s.ok(&[
         "run",
@@ -118,7 +122,10 @@ fn a_profile_commit_no_snapshot_record_names_is_never_read() {
     ]);
     // The error is recorded; the abort left no record at all.
     assert_eq!(failed.lines().count(), 2, "{failed}");
-    assert!(failed.contains("failed,failpoint refresh.after_profile"), "{failed}");
+    assert!(
+        failed.contains("failed,failpoint refresh.after_profile"),
+        "{failed}"
+    );
     s.ok(&refresh_tag);
     let after = s.ok(&profile);
     assert!(after.contains(",F") && !after.contains('女'), "{after}");

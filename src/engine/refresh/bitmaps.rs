@@ -45,8 +45,7 @@ pub fn bitmaps_path(entity: &str) -> String {
 fn indexable(tag: &TagDef) -> bool {
     let t = tag.value_type.data_type();
     !tag.sensitive
-        && (t.is_integer()
-            || matches!(t, DataType::Boolean | DataType::Utf8 | DataType::Date32))
+        && (t.is_integer() || matches!(t, DataType::Boolean | DataType::Utf8 | DataType::Date32))
 }
 
 /// The bitmap rows of one tag, over the snapshot rows registered as `rows`.
@@ -115,8 +114,7 @@ impl Engine {
             parts.join(" UNION ALL ")
         );
         let plan = rctx.sql(&sql).await?.logical_plan().clone();
-        let mode =
-            WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))));
+        let mode = WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))));
         let written = self
             .warehouse
             .write_plan(&bitmaps_path(entity), plan, &rctx.state(), mode)
@@ -199,18 +197,25 @@ mod tests {
         assert!(indexable(&tag("n", DataType::Int64, false)));
         assert!(indexable(&tag("d", DataType::Date32, false)));
         assert!(!indexable(&tag("f", DataType::Float64, false)));
-        assert!(!indexable(&tag("t", DataType::Timestamp(
-            datafusion::arrow::datatypes::TimeUnit::Microsecond,
-            None
-        ), false)));
+        assert!(!indexable(&tag(
+            "t",
+            DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
+            false
+        )));
         assert!(!indexable(&tag("p", DataType::Utf8, true)));
     }
 
     #[test]
     fn a_tag_gives_a_row_per_value_and_one_for_null() {
         let sql = tag_sql(&tag("city", DataType::Utf8, false), "r");
-        assert!(sql.starts_with("SELECT CASE WHEN \"city\" IS NULL THEN 'null' ELSE 'value' END"), "{sql}");
-        assert!(sql.contains("'city' AS name, CAST(\"city\" AS VARCHAR) AS value"), "{sql}");
+        assert!(
+            sql.starts_with("SELECT CASE WHEN \"city\" IS NULL THEN 'null' ELSE 'value' END"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("'city' AS name, CAST(\"city\" AS VARCHAR) AS value"),
+            "{sql}"
+        );
         assert!(sql.ends_with("FROM r GROUP BY 1, 3"), "{sql}");
     }
 }

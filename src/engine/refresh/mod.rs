@@ -25,12 +25,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::catalog::{Catalog, EntityDef, RunStatus, SegmentDef, SnapshotRecord, TagDef, store};
 use crate::compiler::fusion::keyed;
 use crate::compiler::{self, Joined, KEY_COLUMN, Scan, VALUE_COLUMN};
+use crate::engine::keys::KEY_ID_COLUMN;
 use crate::engine::output::{Cell, table};
 use crate::engine::registry::{profile_history_path, snapshot_literal};
 use crate::engine::scratch::Scratch;
 use crate::engine::{Engine, Output};
 use crate::error::{Error, Result};
-use crate::engine::keys::KEY_ID_COLUMN;
 use crate::failpoint;
 use crate::parser::{QualifiedName, quote_ident};
 use crate::warehouse::{WriteMode, delta_compatible};
@@ -393,9 +393,7 @@ impl Engine {
         let joined = self
             .statistic_joins(&rctx, &mut scratch, scans, &progress)
             .await?;
-        let (df, _, segments) = self
-            .profile_frame(&rctx, job, &joined, Some(&keys))
-            .await?;
+        let (df, _, segments) = self.profile_frame(&rctx, job, &joined, Some(&keys)).await?;
 
         progress.set_message(format!(
             "{}: computing and writing the snapshot",
@@ -713,16 +711,28 @@ mod tests {
             segments: Vec::new(),
         };
         let names = |with_ids| {
-            snapshot_columns(&job, DataType::Utf8, with_ids, &["orders".into()], &["vip".into()])
-                .unwrap()
-                .iter()
-                .map(|c| c.schema_name().to_string())
-                .collect::<Vec<String>>()
+            snapshot_columns(
+                &job,
+                DataType::Utf8,
+                with_ids,
+                &["orders".into()],
+                &["vip".into()],
+            )
+            .unwrap()
+            .iter()
+            .map(|c| c.schema_name().to_string())
+            .collect::<Vec<String>>()
         };
         assert_eq!(names(false), ["id", "orders", "segment:vip", "snapshot_at"]);
         assert_eq!(
             names(true),
-            ["id", "tagfusion:key_id", "orders", "segment:vip", "snapshot_at"]
+            [
+                "id",
+                "tagfusion:key_id",
+                "orders",
+                "segment:vip",
+                "snapshot_at"
+            ]
         );
         let e = snapshot_columns(&job, DataType::Utf8, false, &["gone".into()], &[]).unwrap_err();
         assert_eq!(e.to_string(), "tag gone vanished");

@@ -172,7 +172,10 @@ fn quartiles_sql(tags: &[&TagDef], which: &[usize], scope: &Scope) -> String {
     for &i in which {
         let x = format!("CAST({} AS DOUBLE)", quote_ident(&tags[i].name));
         for (q, p) in QUARTILES.iter().enumerate() {
-            columns.push(format!("approx_percentile_cont({x}, {p}) AS q{}_{i}", q + 1));
+            columns.push(format!(
+                "approx_percentile_cont({x}, {p}) AS q{}_{i}",
+                q + 1
+            ));
         }
     }
     format!(
@@ -288,7 +291,9 @@ fn categorical_psi(values: &[ValueCount]) -> Option<f64> {
 
 /// A float of a one-row batch, by column name; `None` for NULL or no such column.
 fn float_named(row: &RecordBatch, name: &str) -> Option<f64> {
-    let a = row.column_by_name(name)?.as_primitive_opt::<Float64Type>()?;
+    let a = row
+        .column_by_name(name)?
+        .as_primitive_opt::<Float64Type>()?;
     (!a.is_null(0)).then(|| a.value(0))
 }
 
@@ -724,14 +729,19 @@ mod tests {
             count(None, 4, 0),
             count(Some("9"), 0, 3),
         ];
-        assert_eq!(quartiles_of(&values), vec![Some(0.75), Some(1.0), Some(1.5)]);
+        assert_eq!(
+            quartiles_of(&values),
+            vec![Some(0.75), Some(1.0), Some(1.5)]
+        );
         assert_eq!(quartiles_of(&[count(None, 3, 0)]), vec![None, None, None]);
         // Against brute force on pseudo-random counts, with negatives and fractions.
         let mut seed = 7u64;
         for round in 0..200 {
             let mut pairs = Vec::new();
             for v in 0..(round % 9 + 1) {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 pairs.push((v as f64 * 0.5 - 2.0, (seed >> 60) as i64 + 1));
             }
             let mut expanded: Vec<f64> = pairs

@@ -18,8 +18,8 @@ use datafusion::logical_expr::{
 
 use super::funnel_groups::FunnelGroups;
 use super::groups::{GroupAggregate, Single};
-use super::retention_groups::RetentionGroups;
 use super::literal_arg;
+use super::retention_groups::RetentionGroups;
 use super::values::list;
 
 /// At most this many steps or conditions (ClickHouse has the same limit).
