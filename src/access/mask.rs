@@ -27,6 +27,9 @@ pub struct SensitiveColumns {
     drafts: HashMap<String, BTreeSet<String>>,
     /// source table name → sensitive source column names.
     sources: HashMap<String, BTreeSet<String>>,
+    /// entity → segments that read a draft tag (directly or through other segments): their
+    /// bitmaps show what hiding drafts hides.
+    draft_segments: HashMap<String, BTreeSet<String>>,
 }
 
 impl SensitiveColumns {
@@ -39,6 +42,10 @@ impl SensitiveColumns {
                     .filter(|t| t.status == crate::parser::TagStatus::Draft)
                     .map(|t| t.name.clone())
                     .collect(),
+            );
+            out.draft_segments.insert(
+                entity.clone(),
+                segments_reading(catalog, entity, &out.drafts[entity]),
             );
             let sensitive: Vec<_> = tags.iter().filter(|t| t.sensitive).collect();
             if sensitive.is_empty() {
@@ -97,6 +104,52 @@ impl SensitiveColumns {
         };
         (masked, hidden)
     }
+}
+
+/// The segments of `entity` that read any of `tags`, directly or through other segments.
+fn segments_reading(catalog: &Catalog, entity: &str, tags: &BTreeSet<String>) -> BTreeSet<String> {
+    let segments = catalog.segments_of(entity);
+    let mut reading: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let more: Vec<String> = segments
+            .iter()
+            .filter(|s| !reading.contains(&s.name))
+            .filter(|s| {
+                s.tags.iter().any(|t| tags.contains(t))
+                    || s.segments.iter().any(|d| reading.contains(d))
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        if more.is_empty() {
+            return reading;
+        }
+        reading.extend(more);
+    }
+}
+
+/// For a scan of `<entity>.bitmaps` where drafts are hidden: a filter leaving out the rows of
+/// draft tags and of segments reading them (`None` when there are none).
+fn bitmap_rows_filter(
+    sensitive: &SensitiveColumns,
+    table: &datafusion::common::TableReference,
+) -> Option<Expr> {
+    if table.table() != "bitmaps" {
+        return None;
+    }
+    let entity = table.schema()?;
+    let names: Vec<Expr> = sensitive
+        .drafts
+        .get(entity)
+        .into_iter()
+        .chain(sensitive.draft_segments.get(entity))
+        .flatten()
+        .map(|n| lit(n.as_str()))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let name = Expr::Column(Column::new(Some(table.clone()), "name"));
+    Some(name.clone().is_null().or(name.in_list(names, true)))
 }
 
 /// The identifiers of an expression's text (lower-cased), from the SQL tokenizer.
@@ -188,6 +241,10 @@ impl AnalyzerRule for MaskSensitive {
             let LogicalPlan::TableScan(scan) = &node else {
                 return Ok(Transformed::no(node));
             };
+            if hide_drafts && let Some(keep) = bitmap_rows_filter(&sensitive, &scan.table_name) {
+                let filter = datafusion::logical_expr::Filter::try_new(keep, Arc::new(node))?;
+                return Ok(Transformed::yes(LogicalPlan::Filter(filter)));
+            }
             let (masked_columns, hidden) =
                 sensitive.for_table(&scan.table_name, mask_sensitive, hide_drafts);
             let is = |set: &BTreeSet<String>, name: &str| {
@@ -218,5 +275,66 @@ impl AnalyzerRule for MaskSensitive {
             Ok(Transformed::yes(LogicalPlan::Projection(projection)))
         })
         .map(|t| t.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{SegmentDef, testing};
+    use crate::parser::TagStatus;
+    use chrono::Utc;
+    use datafusion::common::TableReference;
+
+    fn segment(name: &str, tags: &[&str], segments: &[&str]) -> SegmentDef {
+        SegmentDef {
+            entity: "c".into(),
+            name: name.into(),
+            description: None,
+            definition: "true".into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            segments: segments.iter().map(|t| t.to_string()).collect(),
+            version: 1,
+            position: 0,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn hidden_drafts_hide_their_bitmaps_and_those_of_segments_reading_them() {
+        let catalog = Catalog {
+            tags: [(
+                "c".to_string(),
+                vec![
+                    testing::tag("c", "ok"),
+                    crate::catalog::TagDef {
+                        status: TagStatus::Draft,
+                        ..testing::tag("c", "wip")
+                    },
+                ],
+            )]
+            .into(),
+            segments: [(
+                "c".to_string(),
+                vec![
+                    segment("plain", &["ok"], &[]),
+                    segment("early", &["wip"], &[]),
+                    segment("nested", &["ok"], &["early"]),
+                ],
+            )]
+            .into(),
+            ..Catalog::default()
+        };
+        let sensitive = SensitiveColumns::of(&catalog);
+        let filter = bitmap_rows_filter(&sensitive, &TableReference::partial("c", "bitmaps"))
+            .expect("a filter");
+        assert_eq!(
+            filter.to_string(),
+            "c.bitmaps.name IS NULL OR c.bitmaps.name NOT IN ([Utf8(\"wip\"), Utf8(\"early\"), \
+             Utf8(\"nested\")])"
+        );
+        assert!(bitmap_rows_filter(&sensitive, &TableReference::partial("c", "profile")).is_none());
+        assert!(bitmap_rows_filter(&sensitive, &TableReference::partial("d", "bitmaps")).is_none());
     }
 }

@@ -397,15 +397,9 @@ pub async fn append_snapshot(warehouse: &Warehouse, record: &SnapshotRecord) -> 
     .await
 }
 
-pub async fn append_audit(warehouse: &Warehouse, record: &AuditRecord) -> Result<()> {
-    write_rows(
-        warehouse,
-        AUDIT,
-        &AUDIT_SCHEMA,
-        std::slice::from_ref(record),
-        WriteMode::Append,
-    )
-    .await
+/// Appends audit records in one commit.
+pub async fn append_audits(warehouse: &Warehouse, records: &[AuditRecord]) -> Result<()> {
+    write_rows(warehouse, AUDIT, &AUDIT_SCHEMA, records, WriteMode::Append).await
 }
 
 /// Appends one version of a tag (after the tags table itself was saved).

@@ -15,16 +15,32 @@ impl Engine {
         access::acting_user(&self.user)
     }
 
-    /// Appends one record to `tagfusion.audit` as the acting user, and shows it to queries.
+    /// Appends one record to `tagfusion.audit` as the acting user (sharing a commit with
+    /// concurrent records), and shows it to queries.
     pub(super) async fn audit(
         &self,
         action: &str,
         object: &str,
         detail: Option<String>,
     ) -> Result<()> {
+        // The committer shows its batch to queries once, still holding the turn to commit, so
+        // registrations never race.
         self.audit_log
-            .append(&self.warehouse, self.acting_user(), action, object, detail)
-            .await?;
+            .append(
+                self.acting_user(),
+                action,
+                object,
+                detail,
+                |records| async move {
+                    store::append_audits(&self.warehouse, &records).await?;
+                    self.show_audit().await
+                },
+            )
+            .await
+    }
+
+    /// Registers `tagfusion.audit` at its latest version.
+    async fn show_audit(&self) -> Result<()> {
         let table = self
             .warehouse
             .ensure_table(store::AUDIT, &store::AUDIT_SCHEMA)

@@ -937,3 +937,50 @@ fn errors_map_to_grpc_codes_by_kind() {
         assert_eq!(code_of(r), tonic::Code::PermissionDenied);
     });
 }
+
+/// Commits of the audit table so far (its Delta log's commit files).
+fn audit_commits(s: &Sandbox) -> usize {
+    std::fs::read_dir(s.warehouse().join("_catalog/audit/_delta_log"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// 48 persona lookups at once, the server killed (SIGKILL) the moment the last answer arrives:
+/// every answered lookup is in `tagfusion.audit` (a record is durable before its answer), and
+/// the 48 records took far fewer than 48 commits (group commit).
+#[test]
+fn answered_personas_are_audited_in_shared_commits_even_when_killed() {
+    let s = Sandbox::new();
+    let mut server = start(&s, &[]);
+    let before = audit_commits(&s);
+    runtime().block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..48 {
+            let addr = server.addr.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut c = client(&addr, "bob", "bob-pw").await;
+                let key = format!("C{}", i % 4 + 1);
+                query(&mut c, &format!("PERSONA customer '{key}'"))
+                    .await
+                    .expect("persona");
+            }));
+        }
+        for t in tasks {
+            t.await.expect("lookup");
+        }
+    });
+    server.child.kill().expect("kill the server");
+    let _ = server.child.wait();
+    let commits = audit_commits(&s) - before;
+    assert!(commits < 48, "{commits} commits for 48 lookups");
+    let audited = s.ok(&[
+        "run",
+        "-c",
+        "SELECT count(*) FROM tagfusion.audit WHERE action = 'persona' AND \"user\" = 'bob'",
+    ]);
+    assert_eq!(audited.lines().nth(1), Some("48"), "{audited}");
+}
