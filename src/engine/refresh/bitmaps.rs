@@ -15,25 +15,29 @@
 //! | `rows` | kind `all`: rows of the snapshot (differs from the cardinality only for NULL keys) |
 //! | `bitmap` | portable roaring bitmap over `tagfusion:key_id` (what `bitmap_*` reads) |
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::prelude::{SessionContext, ident, lit};
-use deltalake::DeltaTable;
+use std::sync::Arc;
 
-use super::RefreshJob;
-use crate::catalog::TagDef;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::prelude::{SessionContext, cast, ident, lit};
+use deltalake::DeltaTable;
+use futures::StreamExt;
+use tagfusion_udfs::bitmap::{Bitmap, ValueIndex, bytes};
+
+use super::{RefreshJob, segment_column};
+use crate::catalog::{SegmentDef, TagDef};
 use crate::engine::Engine;
 use crate::engine::keys::KEY_ID_COLUMN;
-use crate::engine::registry::snapshot_sql;
 use crate::engine::scratch::Scratch;
 use crate::error::Result;
 use crate::failpoint;
-use crate::parser::{quote_ident, quote_str};
-use crate::warehouse::{WriteMode, snapshot_literal};
+use crate::warehouse::{WriteMode, snapshot_literal, snapshot_type};
 
-/// A tag with at most about this many distinct values in a snapshot gets a bitmap per value
-/// (the count is HyperLogLog's, within a few percent).
-pub const MAX_VALUES: i64 = 1000;
+/// A tag with at most this many distinct values in a snapshot gets a bitmap per value.
+pub const MAX_VALUES: usize = 1000;
 
 pub fn bitmaps_path(entity: &str) -> String {
     format!("{entity}/bitmaps")
@@ -48,22 +52,10 @@ fn indexable(tag: &TagDef) -> bool {
         && (t.is_integer() || matches!(t, DataType::Boolean | DataType::Utf8 | DataType::Date32))
 }
 
-/// The bitmap rows of one tag, over the snapshot rows registered as `rows`.
-fn tag_sql(tag: &TagDef, rows: &str) -> String {
-    let c = quote_ident(&tag.name);
-    format!(
-        "SELECT CASE WHEN {c} IS NULL THEN 'null' ELSE 'value' END AS kind, {} AS name, \
-                CAST({c} AS VARCHAR) AS value, CAST({} AS BIGINT) AS version, \
-                bitmap_agg(__tf_id) AS bitmap, CAST(NULL AS BIGINT) AS rows \
-         FROM {rows} GROUP BY 1, 3",
-        quote_str(&tag.name),
-        tag.version
-    )
-}
-
 impl Engine {
     /// Writes the bitmaps of the snapshot `job` just committed in `profile` (the
-    /// `profile_history` version written); returns the version of the bitmaps table.
+    /// `profile_history` version written), from one pass over its rows; returns the version of
+    /// the bitmaps table.
     pub(super) async fn write_bitmaps(
         &self,
         rctx: &SessionContext,
@@ -72,109 +64,172 @@ impl Engine {
         profile: &DeltaTable,
         segments: &[String],
     ) -> Result<u64> {
-        let entity = &job.entity.name;
         let history = scratch.provide(self.warehouse.provider(profile).await?)?;
-        let rows = format!(
-            "(SELECT *, CAST({} AS BIGINT) AS __tf_id FROM {history} WHERE snapshot_at = {}) AS __tf_rows",
-            quote_ident(KEY_ID_COLUMN),
-            snapshot_sql(job.as_of)
-        );
-        let columns = profile_columns(rctx, &history).await?;
-        let candidates: Vec<&TagDef> = job
+        let df = rctx.table(history.as_str()).await?;
+        let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
+        let tags: Vec<&TagDef> = job
             .tags
             .iter()
             .filter(|t| job.selected.contains(&t.name) || job.kept.contains(&t.name))
-            .filter(|t| indexable(t) && columns.contains(&t.name))
+            .filter(|t| indexable(t) && has(&t.name))
             .collect();
-        let few = self.few_valued(rctx, &candidates, &rows).await?;
-        let mut parts = vec![format!(
-            "SELECT 'all' AS kind, CAST(NULL AS VARCHAR) AS name, CAST(NULL AS VARCHAR) AS value, \
-                    CAST(NULL AS BIGINT) AS version, bitmap_agg(__tf_id) AS bitmap, \
-                    count(*) AS rows FROM {rows}"
-        )];
-        for s in &job.segments {
-            if !segments.contains(&s.name) || self.reads_sensitive(job, &s.tags) {
-                continue;
+        let segs: Vec<&SegmentDef> = job
+            .segments
+            .iter()
+            .filter(|s| segments.contains(&s.name) && !reads_sensitive(job, &s.tags))
+            .collect();
+        let mut columns = vec![cast(ident(KEY_ID_COLUMN), DataType::Int64)];
+        columns.extend(tags.iter().map(|t| ident(&t.name)));
+        columns.extend(segs.iter().map(|s| ident(segment_column(&s.name))));
+        let mut stream = df
+            .filter(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))))?
+            .select(columns)?
+            .execute_stream()
+            .await?;
+        let mut all = Bitmap::new();
+        let mut rows = 0i64;
+        let mut indexes: Vec<ValueIndex> =
+            tags.iter().map(|_| ValueIndex::new(MAX_VALUES)).collect();
+        let mut members: Vec<Bitmap> = segs.iter().map(|_| Bitmap::new()).collect();
+        let mut ids_of_batch = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            rows += batch.num_rows() as i64;
+            let ids = batch.column(0).as_primitive::<Int64Type>();
+            for (i, index) in indexes.iter_mut().enumerate() {
+                index.add(ids, batch.column(1 + i))?;
             }
-            let column = quote_ident(&super::segment_column(&s.name));
-            parts.push(format!(
-                "SELECT 'segment', {}, CAST(NULL AS VARCHAR), CAST({} AS BIGINT), \
-                        bitmap_agg(__tf_id) FILTER (WHERE {column}), CAST(NULL AS BIGINT) \
-                 FROM {rows}",
-                quote_str(&s.name),
-                s.version
-            ));
+            ids_of_batch.clear();
+            ids_of_batch.extend(ids.iter().flatten().map(|id| id as u32));
+            all.add_many(&ids_of_batch);
+            for (j, bitmap) in members.iter_mut().enumerate() {
+                let flags = batch.column(1 + tags.len() + j).as_boolean();
+                ids_of_batch.clear();
+                for row in 0..batch.num_rows() {
+                    if flags.is_valid(row) && flags.value(row) && ids.is_valid(row) {
+                        ids_of_batch.push(ids.value(row) as u32);
+                    }
+                }
+                bitmap.add_many(&ids_of_batch);
+            }
         }
-        parts.extend(few.iter().map(|t| tag_sql(t, &rows)));
-        let sql = format!(
-            "SELECT {} AS snapshot_at, kind, name, value, version, \
-                    CAST(bitmap_count(bitmap) AS BIGINT) AS cardinality, rows, bitmap \
-             FROM ({}) AS __tf_bitmaps",
-            snapshot_sql(job.as_of),
-            parts.join(" UNION ALL ")
-        );
-        let plan = rctx.sql(&sql).await?.logical_plan().clone();
+        let mut out = BitmapRows::default();
+        out.push("all", None, None, None, &all, Some(rows));
+        for (s, bitmap) in segs.iter().zip(&members) {
+            out.push(
+                "segment",
+                Some(&s.name),
+                None,
+                Some(s.version),
+                bitmap,
+                None,
+            );
+        }
+        for (t, index) in tags.iter().zip(indexes) {
+            let Some(done) = index.finish() else { continue };
+            for (value, bitmap) in &done.values {
+                out.push(
+                    "value",
+                    Some(&t.name),
+                    Some(value),
+                    Some(t.version),
+                    bitmap,
+                    None,
+                );
+            }
+            if !done.nulls.is_empty() {
+                out.push(
+                    "null",
+                    Some(&t.name),
+                    None,
+                    Some(t.version),
+                    &done.nulls,
+                    None,
+                );
+            }
+        }
+        let batch = out.batch(job.as_of)?;
         let mode = WriteMode::Replace(ident("snapshot_at").eq(lit(snapshot_literal(job.as_of))));
         let written = self
             .warehouse
-            .write_plan(&bitmaps_path(entity), plan, &rctx.state(), mode)
+            .write_batches(
+                &bitmaps_path(&job.entity.name),
+                &batch.schema(),
+                vec![batch],
+                mode,
+            )
             .await?;
         failpoint::hit("refresh.after_bitmaps").await?;
         Ok(written.version().unwrap_or(0))
     }
-
-    /// The tags of `candidates` with at most [`MAX_VALUES`] distinct values in `rows`.
-    async fn few_valued<'t>(
-        &self,
-        rctx: &SessionContext,
-        candidates: &[&'t TagDef],
-        rows: &str,
-    ) -> Result<Vec<&'t TagDef>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let counts: Vec<String> = candidates
-            .iter()
-            .map(|t| format!("CAST(approx_distinct({}) AS BIGINT)", quote_ident(&t.name)))
-            .collect();
-        let batches = rctx
-            .sql(&format!("SELECT {} FROM {rows}", counts.join(", ")))
-            .await?
-            .collect()
-            .await?;
-        let Some(row) = batches.iter().find(|b| b.num_rows() > 0) else {
-            return Ok(Vec::new());
-        };
-        Ok(candidates
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| {
-                let a = row.column(*i).as_primitive::<Int64Type>();
-                !a.is_null(0) && a.value(0) <= MAX_VALUES
-            })
-            .map(|(_, t)| *t)
-            .collect())
-    }
-
-    /// Whether any of `tags` (a segment's) is sensitive: its membership would show what
-    /// masking hides, so it gets no bitmap.
-    fn reads_sensitive(&self, job: &RefreshJob, tags: &[String]) -> bool {
-        job.tags
-            .iter()
-            .any(|t| t.sensitive && tags.contains(&t.name))
-    }
 }
 
-/// The column names of the profile registered as `history`.
-async fn profile_columns(rctx: &SessionContext, history: &str) -> Result<Vec<String>> {
-    Ok(rctx
-        .table(history)
-        .await?
-        .schema()
-        .fields()
+/// Whether any of `tags` (a segment's) is sensitive: its membership would show what masking
+/// hides, so it gets no bitmap.
+fn reads_sensitive(job: &RefreshJob, tags: &[String]) -> bool {
+    job.tags
         .iter()
-        .map(|f| f.name().clone())
-        .collect())
+        .any(|t| t.sensitive && tags.contains(&t.name))
+}
+
+/// The rows of the bitmaps table for one snapshot, column by column.
+#[derive(Default)]
+struct BitmapRows {
+    kind: Vec<&'static str>,
+    name: Vec<Option<String>>,
+    value: Vec<Option<String>>,
+    version: Vec<Option<i64>>,
+    cardinality: Vec<i64>,
+    rows: Vec<Option<i64>>,
+    bitmap: Vec<Vec<u8>>,
+}
+
+impl BitmapRows {
+    fn push(
+        &mut self,
+        kind: &'static str,
+        name: Option<&str>,
+        value: Option<&str>,
+        version: Option<i64>,
+        bitmap: &Bitmap,
+        rows: Option<i64>,
+    ) {
+        self.kind.push(kind);
+        self.name.push(name.map(str::to_string));
+        self.value.push(value.map(str::to_string));
+        self.version.push(version);
+        self.cardinality.push(bitmap.cardinality() as i64);
+        self.rows.push(rows);
+        self.bitmap.push(bytes(bitmap));
+    }
+
+    fn batch(self, at: chrono::DateTime<chrono::Utc>) -> Result<RecordBatch> {
+        let n = self.kind.len();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("snapshot_at", snapshot_type(), false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("value", DataType::Utf8, true),
+            Field::new("version", DataType::Int64, true),
+            Field::new("cardinality", DataType::Int64, false),
+            Field::new("rows", DataType::Int64, true),
+            Field::new("bitmap", DataType::Binary, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![at.timestamp_micros(); n])
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(self.kind)),
+            Arc::new(StringArray::from(self.name)),
+            Arc::new(StringArray::from(self.value)),
+            Arc::new(Int64Array::from(self.version)),
+            Arc::new(Int64Array::from(self.cardinality)),
+            Arc::new(Int64Array::from(self.rows)),
+            Arc::new(BinaryArray::from_iter_values(self.bitmap)),
+        ];
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
 }
 
 #[cfg(test)]
@@ -203,19 +258,5 @@ mod tests {
             false
         )));
         assert!(!indexable(&tag("p", DataType::Utf8, true)));
-    }
-
-    #[test]
-    fn a_tag_gives_a_row_per_value_and_one_for_null() {
-        let sql = tag_sql(&tag("city", DataType::Utf8, false), "r");
-        assert!(
-            sql.starts_with("SELECT CASE WHEN \"city\" IS NULL THEN 'null' ELSE 'value' END"),
-            "{sql}"
-        );
-        assert!(
-            sql.contains("'city' AS name, CAST(\"city\" AS VARCHAR) AS value"),
-            "{sql}"
-        );
-        assert!(sql.ends_with("FROM r GROUP BY 1, 3"), "{sql}");
     }
 }

@@ -9,12 +9,15 @@
 //! sparse ones, and both crates write byte-identical bitmaps.
 
 mod aggregate;
+mod index;
 mod scalar;
 
 pub use aggregate::{BitmapAgg, BitmapUnion};
+pub use croaring::Bitmap;
+pub use index::{IndexedValues, ValueIndex};
 pub use scalar::bitmap_functions;
 
-use croaring::{Bitmap, Portable};
+use croaring::Portable;
 use datafusion::common::{Result, exec_err};
 
 /// Ids a bitmap can hold.
