@@ -426,13 +426,17 @@ def relations(warehouse: Path, base: Path, sides: dict, con) -> dict:
 
 
 def snapshot_names(con, snapshot: str) -> dict:
-    """The snapshot's columns to compare: all but those of the dropped tags.
+    """The snapshot's columns to compare: all but those of the dropped tags and TagFusion's own
+    `tagfusion:…` columns.
 
     A Delta table keeps a dropped column in its schema, so a snapshot written after DROP TAG
     still has it, NULL on every row; anything else there means the drop did not happen.
     """
     names = {}
     for column in columns_of(con, snapshot):
+        if column.startswith("tagfusion:"):
+            # TagFusion's own bookkeeping (the key id), not a tag: nothing to compare.
+            continue
         if column not in DROPPED_TAGS:
             names[column] = column
             continue
