@@ -507,22 +507,24 @@ fn draft_tags_can_be_hidden_from_non_admins() {
             "-c",
             "REFRESH ENTITY customer AS OF TIMESTAMP '2026-07-02 00:00:00'",
         ]);
-        let mut seen = Vec::new();
-        for _ in 0..50 {
+        // The CLI's commits land one by one (segment, then the refresh's tables and its
+        // record): wait until the server shows the last of them.
+        let (mut seen, mut snapshots) = (Vec::new(), Vec::new());
+        for _ in 0..100 {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            if let Ok(b) = query(&mut ann, "SELECT count(*) FROM customer.from_cli").await {
-                seen = rows(&b);
-                break;
+            let history = "SELECT count(DISTINCT snapshot_at) FROM customer.profile_history";
+            if let (Ok(a), Ok(b)) = (
+                query(&mut ann, "SELECT count(*) FROM customer.from_cli").await,
+                query(&mut ann, history).await,
+            ) {
+                (seen, snapshots) = (rows(&a), rows(&b));
+                if snapshots == ["2"] {
+                    break;
+                }
             }
         }
         assert_eq!(seen, vec!["1"]);
-        let b = query(
-            &mut ann,
-            "SELECT count(DISTINCT snapshot_at) FROM customer.profile_history",
-        )
-        .await
-        .expect("history");
-        assert_eq!(rows(&b), vec!["2"]);
+        assert_eq!(snapshots, vec!["2"]);
     });
 }
 
