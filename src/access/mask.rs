@@ -45,7 +45,7 @@ impl SensitiveColumns {
             );
             out.draft_segments.insert(
                 entity.clone(),
-                segments_reading(catalog, entity, &out.drafts[entity]),
+                segments_reading(catalog.segments_of(entity), &out.drafts[entity]),
             );
             let sensitive: Vec<_> = tags.iter().filter(|t| t.sensitive).collect();
             if sensitive.is_empty() {
@@ -106,9 +106,11 @@ impl SensitiveColumns {
     }
 }
 
-/// The segments of `entity` that read any of `tags`, directly or through other segments.
-fn segments_reading(catalog: &Catalog, entity: &str, tags: &BTreeSet<String>) -> BTreeSet<String> {
-    let segments = catalog.segments_of(entity);
+/// The segments of `segments` that read any of `tags`, directly or through other segments.
+pub fn segments_reading(
+    segments: &[crate::catalog::SegmentDef],
+    tags: &BTreeSet<String>,
+) -> BTreeSet<String> {
     let mut reading: BTreeSet<String> = BTreeSet::new();
     loop {
         let more: Vec<String> = segments

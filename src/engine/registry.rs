@@ -118,12 +118,8 @@ impl Engine {
         // (its refresh died before recording it) is never read.
         let pinned = match latest.profile_version {
             Some(v) if table.version() != Some(v as u64) => {
-                match self
-                    .warehouse
-                    .table_at(&profile_history_path(entity), v as u64)
-                    .await
-                {
-                    Ok(Some(t)) => self.warehouse.provider(&t).await?,
+                match self.provider_at(&profile_history_path(entity), v).await {
+                    Ok(Some(pinned)) => pinned,
                     // Its log expired (Delta keeps 30 days): the latest version holds the
                     // snapshot too, unless a later refresh failed after its commit.
                     other => {
@@ -168,6 +164,18 @@ impl Engine {
         Ok(DataFrame::new(self.ctx.state(), scan))
     }
 
+    /// A provider over the table at `relative` as of the `version` a snapshot record names.
+    async fn provider_at(
+        &self,
+        relative: &str,
+        version: i64,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        match self.warehouse.table_at(relative, version as u64).await? {
+            Some(table) => Ok(Some(self.warehouse.provider(&table).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// `<entity>.keys` (`key`, `key_id`): the key dictionary at the version the latest
     /// snapshot names; none before the first snapshot with key ids.
     async fn register_keys(
@@ -180,14 +188,9 @@ impl Engine {
         let Some(version) = version else {
             return Ok(());
         };
-        let Some(table) = self
-            .warehouse
-            .table_at(&keys_path(entity), version as u64)
-            .await?
-        else {
+        let Some(provider) = self.provider_at(&keys_path(entity), version).await? else {
             return Ok(());
         };
-        let provider = self.warehouse.provider(&table).await?;
         let key_type = delta_compatible(provider.schema().field_with_name("key")?.data_type());
         let keys = self.scan_named(entity, "keys", provider)?.select(vec![
             cast(ident("key"), key_type).alias("key"),
@@ -209,14 +212,9 @@ impl Engine {
         let Some(version) = latest.bitmaps_version else {
             return Ok(());
         };
-        let Some(table) = self
-            .warehouse
-            .table_at(&bitmaps_path(entity), version as u64)
-            .await?
-        else {
+        let Some(provider) = self.provider_at(&bitmaps_path(entity), version).await? else {
             return Ok(());
         };
-        let provider = self.warehouse.provider(&table).await?;
         let text = |c: &str| cast(ident(c), DataType::Utf8).alias(c);
         let bitmaps = self
             .scan_named(entity, "bitmaps", provider)?

@@ -303,12 +303,8 @@ impl Warehouse {
         } else {
             batches
         };
-        // Merge: a table written by an older TagFusion takes the columns added since.
-        let written = mode
-            .apply(table.write(batches).with_schema_mode(SchemaMode::Merge))
-            .await?;
-        self.remember(relative, &written);
-        Ok(written)
+        self.write_to(relative, table, batches, mode, CommitProperties::default())
+            .await
     }
 
     /// Appends batches in one commit on top of `table` as it was read (not brought up to
@@ -322,12 +318,25 @@ impl Warehouse {
         batches: Vec<RecordBatch>,
         commit: CommitProperties,
     ) -> Result<DeltaTable> {
-        let written = table
+        self.write_to(relative, table, batches, WriteMode::Append, commit)
+            .await
+    }
+
+    /// One commit of `batches` on top of `table` as given. Merge: a table written by an older
+    /// TagFusion takes the columns added since.
+    async fn write_to(
+        &self,
+        relative: &str,
+        table: DeltaTable,
+        batches: Vec<RecordBatch>,
+        mode: WriteMode,
+        commit: CommitProperties,
+    ) -> Result<DeltaTable> {
+        let builder = table
             .write(batches)
-            .with_save_mode(SaveMode::Append)
             .with_schema_mode(SchemaMode::Merge)
-            .with_commit_properties(commit)
-            .await?;
+            .with_commit_properties(commit);
+        let written = mode.apply(builder).await?;
         self.remember(relative, &written);
         Ok(written)
     }

@@ -15,6 +15,7 @@
 //! | `rows` | kind `all`: rows of the snapshot (differs from the cardinality only for NULL keys) |
 //! | `bitmap` | portable roaring bitmap over `tagfusion:key_id` (what `bitmap_*` reads) |
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -28,6 +29,7 @@ use futures::StreamExt;
 use tagfusion_udfs::bitmap::{Bitmap, ValueIndex, bytes};
 
 use super::{RefreshJob, segment_column};
+use crate::access::mask::segments_reading;
 use crate::catalog::{SegmentDef, TagDef};
 use crate::engine::Engine;
 use crate::engine::keys::KEY_ID_COLUMN;
@@ -55,7 +57,7 @@ fn indexable(tag: &TagDef) -> bool {
 impl Engine {
     /// Writes the bitmaps of the snapshot `job` just committed in `profile` (the
     /// `profile_history` version written), from one pass over its rows; returns the version of
-    /// the bitmaps table.
+    /// the bitmaps table and the snapshot's rows (counted by the same pass).
     pub(super) async fn write_bitmaps(
         &self,
         rctx: &SessionContext,
@@ -63,7 +65,7 @@ impl Engine {
         job: &RefreshJob,
         profile: &DeltaTable,
         segments: &[String],
-    ) -> Result<u64> {
+    ) -> Result<(u64, usize)> {
         let history = scratch.provide(self.warehouse.provider(profile).await?)?;
         let df = rctx.table(history.as_str()).await?;
         let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
@@ -73,10 +75,19 @@ impl Engine {
             .filter(|t| job.selected.contains(&t.name) || job.kept.contains(&t.name))
             .filter(|t| indexable(t) && has(&t.name))
             .collect();
+        // A segment reading a sensitive tag, even through other segments, shows what masking
+        // hides: no bitmap.
+        let sensitive: BTreeSet<String> = job
+            .tags
+            .iter()
+            .filter(|t| t.sensitive)
+            .map(|t| t.name.clone())
+            .collect();
+        let hidden = segments_reading(&job.segments, &sensitive);
         let segs: Vec<&SegmentDef> = job
             .segments
             .iter()
-            .filter(|s| segments.contains(&s.name) && !reads_sensitive(job, &s.tags))
+            .filter(|s| segments.contains(&s.name) && !hidden.contains(&s.name))
             .collect();
         let mut columns = vec![cast(ident(KEY_ID_COLUMN), DataType::Int64)];
         columns.extend(tags.iter().map(|t| ident(&t.name)));
@@ -160,16 +171,8 @@ impl Engine {
             )
             .await?;
         failpoint::hit("refresh.after_bitmaps").await?;
-        Ok(written.version().unwrap_or(0))
+        Ok((written.version().unwrap_or(0), rows as usize))
     }
-}
-
-/// Whether any of `tags` (a segment's) is sensitive: its membership would show what masking
-/// hides, so it gets no bitmap.
-fn reads_sensitive(job: &RefreshJob, tags: &[String]) -> bool {
-    job.tags
-        .iter()
-        .any(|t| t.sensitive && tags.contains(&t.name))
 }
 
 /// The rows of the bitmaps table for one snapshot, column by column.

@@ -19,7 +19,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::JoinType;
 use datafusion::prelude::{DataFrame, Expr, SessionContext, cast, ident, lit};
-use deltalake::DeltaTable;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{Catalog, EntityDef, RunStatus, SegmentDef, SnapshotRecord, TagDef, store};
@@ -35,7 +34,6 @@ use crate::failpoint;
 use crate::parser::{QualifiedName, quote_ident};
 use crate::warehouse::{WriteMode, delta_compatible};
 
-/// What a refresh computes and where it starts from.
 /// The key and id columns of the keys table inside a profile query.
 const ID_KEY: &str = "__tf_id_key";
 const ID_VALUE: &str = "__tf_id";
@@ -50,6 +48,7 @@ struct Written {
     bitmaps_version: u64,
 }
 
+/// What a refresh computes and where it starts from.
 struct RefreshJob {
     entity: EntityDef,
     /// Every tag of the entity (catalog order).
@@ -440,12 +439,11 @@ impl Engine {
             }
         };
         progress.finish_and_clear();
-        let rows = self.count_rows(&table, job.as_of).await?;
         // The profile is committed; until the snapshot record names its version, readers keep
         // the previous one.
         failpoint::hit("refresh.after_profile").await?;
         let clock = Instant::now();
-        let bitmaps_version = self
+        let (bitmaps_version, rows) = self
             .write_bitmaps(&rctx, &mut scratch, job, &table, &segments)
             .await?;
         tracing::debug!(
@@ -554,18 +552,6 @@ impl Engine {
             }
         }
         (sql, included)
-    }
-
-    /// The rows of the snapshot at `at` in `table` (the version just written).
-    async fn count_rows(&self, table: &DeltaTable, at: DateTime<Utc>) -> Result<usize> {
-        let provider = self.warehouse.provider(table).await?;
-        let n = self
-            .ctx
-            .read_table(provider)?
-            .filter(ident("snapshot_at").eq(lit(snapshot_literal(at))))?
-            .count()
-            .await?;
-        Ok(n)
     }
 
     /// The relation REFRESH TAG starts from: the latest snapshot's kept tags joined with the
